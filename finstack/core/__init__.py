@@ -1,0 +1,1 @@
+"""Shared building blocks: database types, time, schemas, pagination, permissions, health."""

@@ -1,0 +1,35 @@
+"""The blueprint every domain uses: flask-smorest's, with FinStack's parsing and auth conventions."""
+
+from functools import wraps
+
+import marshmallow as ma
+from flask_jwt_extended import jwt_required
+from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
+
+BEARER = [{"bearerAuth": []}]
+
+
+class StrictParser(FlaskParser):
+    """Bad input is a 400, and unknown fields are refused wherever they come from."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+    DEFAULT_UNKNOWN_BY_LOCATION = dict.fromkeys(FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, ma.RAISE)
+
+
+class ApiBlueprint(Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
+
+    def auth_required(self, refresh=False):
+        """`jwt_required` that also marks the endpoint as needing a bearer token in the OpenAPI spec."""
+
+        def decorator(view):
+            protected = jwt_required(refresh=refresh)(view)
+
+            @wraps(view)
+            def wrapper(*args, **kwargs):
+                return protected(*args, **kwargs)
+
+            return self.doc(security=BEARER)(wrapper)
+
+        return decorator

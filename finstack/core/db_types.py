@@ -1,0 +1,25 @@
+"""Column types that behave the same on SQLite and PostgreSQL."""
+
+import sqlalchemy as sa
+
+from finstack.core.time import as_utc
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """An aware UTC datetime in and out.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones, so the value is stored as naive UTC
+    and given its zone back when read.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        value = as_utc(value)
+        if value is not None and dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        return as_utc(value)

@@ -1,0 +1,1 @@
+"""Demo data for trying FinStack out and for benchmarks."""

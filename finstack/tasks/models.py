@@ -1,0 +1,56 @@
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from finstack.core.db_types import UTCDateTime
+from finstack.core.time import utcnow
+from finstack.extensions import db
+
+STATUSES = ("open", "in_progress", "closed", "cancelled")
+ACTIVE_STATUSES = ("open", "in_progress")
+PRIORITIES = ("low", "medium", "high")
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("status").in_(STATUSES), name="status"),
+        sa.CheckConstraint(sa.column("priority").in_(PRIORITIES), name="priority"),
+        # List filters combined with the default sort (newest first).
+        sa.Index("ix_tasks_status_date_created", "status", "date_created"),
+        sa.Index("ix_tasks_contact_person_id_date_created", "contact_person_id", "date_created"),
+        sa.Index("ix_tasks_created_by_date_created", "created_by", "date_created"),
+        # Overdue: active status and task_time in the past.
+        sa.Index("ix_tasks_status_task_time", "status", "task_time"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    entity_name: Mapped[str] = mapped_column(sa.String(200), index=True)
+    task_type: Mapped[str] = mapped_column(sa.String(100), index=True)
+    task_time: Mapped[object] = mapped_column(UTCDateTime, index=True)
+    contact_person_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    priority: Mapped[str] = mapped_column(sa.String(8), default="medium", index=True)
+    created_by: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    date_created: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, index=True)
+    closed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+
+    contact_person = relationship("User", foreign_keys=[contact_person_id], lazy="joined")
+    creator = relationship("User", foreign_keys=[created_by], lazy="joined", innerjoin=True)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_overdue(self):
+        return self.status in ACTIVE_STATUSES and self.task_time < utcnow()
+
+    def set_status(self, status, now):
+        """Move to `status`, keeping `closed_at` in step: set on closing, cleared on reopening."""
+        if status == self.status:
+            return
+        self.status = status
+        self.closed_at = now if status == "closed" else None

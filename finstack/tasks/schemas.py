@@ -1,0 +1,85 @@
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from finstack.core.schemas import AwareDateTime, BaseSchema, DateRangeQuery, PageQuery
+from finstack.tasks.models import PRIORITIES, STATUSES
+from finstack.users.schemas import UserBrief
+
+SORTABLE = ("date_created", "task_time", "entity_name", "task_type", "status", "priority", "updated_at")
+MAX_BULK = 500
+
+ENTITY_NAME = validate.Length(min=1, max=200)
+TASK_TYPE = validate.Length(min=1, max=100)
+NOTE = validate.Length(max=5000)
+
+
+class TaskOut(BaseSchema):
+    id = fields.UUID()
+    entity_name = fields.String()
+    task_type = fields.String()
+    task_time = AwareDateTime()
+    contact_person_id = fields.UUID(allow_none=True)
+    contact_person = fields.Nested(UserBrief, allow_none=True)
+    note = fields.String(allow_none=True)
+    status = fields.String()
+    priority = fields.String()
+    created_by = fields.UUID()
+    creator = fields.Nested(UserBrief)
+    date_created = AwareDateTime()
+    updated_at = AwareDateTime()
+    closed_at = AwareDateTime(allow_none=True)
+    version = fields.Integer(metadata={"description": "Send it back on update to refuse lost updates (409)"})
+    is_overdue = fields.Boolean(metadata={"description": "task_time has passed and the task is still active"})
+
+
+class TaskCreate(BaseSchema):
+    entity_name = fields.String(required=True, validate=ENTITY_NAME)
+    task_type = fields.String(required=True, validate=TASK_TYPE)
+    task_time = AwareDateTime(required=True)
+    contact_person_id = fields.UUID(allow_none=True, load_default=None)
+    note = fields.String(allow_none=True, validate=NOTE, load_default=None)
+    status = fields.String(validate=validate.OneOf(STATUSES), load_default="open")
+    priority = fields.String(validate=validate.OneOf(PRIORITIES), load_default="medium")
+
+
+class TaskUpdate(BaseSchema):
+    entity_name = fields.String(validate=ENTITY_NAME)
+    task_type = fields.String(validate=TASK_TYPE)
+    task_time = AwareDateTime()
+    contact_person_id = fields.UUID(allow_none=True)
+    note = fields.String(allow_none=True, validate=NOTE)
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    version = fields.Integer(validate=validate.Range(min=1))
+
+    @validates_schema
+    def _something_to_change(self, data, **kwargs):
+        if not set(data) - {"version"}:
+            raise ValidationError("Give at least one field to change.")
+
+
+class StatusChange(BaseSchema):
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    version = fields.Integer(validate=validate.Range(min=1))
+
+
+class TaskListQuery(PageQuery, DateRangeQuery):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    task_type = fields.String(validate=validate.Length(min=1, max=100))
+    entity_name = fields.String(validate=validate.Length(min=1, max=200))
+    contact_person_id = fields.UUID()
+    created_by = fields.UUID()
+    overdue = fields.Boolean(metadata={"description": "Only tasks past task_time and still open or in progress"})
+    sort_by = fields.String(validate=validate.OneOf(SORTABLE), load_default="date_created")
+    sort_order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="desc")
+
+
+class BulkStatusIn(BaseSchema):
+    task_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=MAX_BULK))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+
+
+class BulkResultOut(BaseSchema):
+    updated = fields.List(fields.UUID())
+    not_found = fields.List(fields.UUID())
+    forbidden = fields.List(fields.UUID())

@@ -1,0 +1,83 @@
+from marshmallow import fields, post_load, validate
+
+from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
+from finstack.users.models import ROLES
+
+USERNAME = validate.And(
+    validate.Length(min=3, max=64),
+    validate.Regexp(r"^[A-Za-z0-9_.-]+$", error="Use letters, digits, '.', '_' or '-'."),
+)
+PASSWORD = validate.Length(min=8, max=128)
+
+
+def EmailField(**kwargs):  # noqa: N802 - a field factory
+    return fields.Email(validate=validate.Length(max=254), **kwargs)
+
+
+def FullNameField(**kwargs):  # noqa: N802 - a field factory
+    return fields.String(validate=validate.Length(min=1, max=120), **kwargs)
+
+
+def PhoneField(**kwargs):  # noqa: N802 - a field factory
+    return fields.String(
+        allow_none=True,
+        validate=validate.Regexp(r"^[0-9+()\- .]{3,32}$", error="Not a valid phone number."),
+        **kwargs,
+    )
+
+
+class NormalisedUserInput(BaseSchema):
+    """Trims names and lower-cases e-mail addresses, which are unique regardless of case."""
+
+    @post_load
+    def _normalise(self, data, **kwargs):
+        if data.get("email"):
+            data["email"] = data["email"].strip().lower()
+        if data.get("full_name"):
+            data["full_name"] = data["full_name"].strip()
+        return data
+
+
+class UserOut(BaseSchema):
+    id = fields.UUID(dump_only=True)
+    username = fields.String()
+    email = fields.String()
+    full_name = fields.String()
+    phone = fields.String(allow_none=True)
+    role = fields.String()
+    department = fields.String(allow_none=True)
+    is_active = fields.Boolean()
+    created_at = AwareDateTime()
+    updated_at = AwareDateTime()
+
+
+class UserBrief(BaseSchema):
+    """A user as other records show them (a task's assignee or creator)."""
+
+    id = fields.UUID()
+    username = fields.String()
+    full_name = fields.String()
+
+
+class RegisterIn(NormalisedUserInput):
+    username = fields.String(required=True, validate=USERNAME)
+    email = EmailField(required=True)
+    password = fields.String(required=True, load_only=True, validate=PASSWORD)
+    full_name = FullNameField(required=True)
+    phone = PhoneField()
+
+
+class ProfileUpdate(NormalisedUserInput):
+    full_name = FullNameField()
+    email = EmailField()
+    phone = PhoneField()
+
+
+class PasswordChange(BaseSchema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(max=128))
+    new_password = fields.String(required=True, load_only=True, validate=PASSWORD)
+
+
+class UserListQuery(PageQuery):
+    search = fields.String(validate=validate.Length(min=1, max=100))
+    role = fields.String(validate=validate.OneOf(ROLES))
