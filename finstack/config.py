@@ -28,7 +28,7 @@ def _env_int(name, default):
 def normalise_database_url(url):
     """Hosting platforms hand out `postgres://` URLs, which SQLAlchemy 2 no longer accepts."""
     if url.startswith("postgres://"):
-        return "postgresql://" + url[len("postgres://"):]
+        return "postgresql://" + url[len("postgres://") :]
     return url
 
 
@@ -125,12 +125,12 @@ def load_config(app, overrides):
 
 def _require_strong_secrets(config):
     weak = [
-        key for key in ("SECRET_KEY", "JWT_SECRET_KEY")
-        if not config.get(key) or len(config[key]) < MIN_SECRET_LENGTH
+        key for key in ("SECRET_KEY", "JWT_SECRET_KEY") if not config.get(key) or len(config[key]) < MIN_SECRET_LENGTH
     ]
     if weak:
         raise RuntimeError(
-            "Refusing to start in production: set " + " and ".join(weak)
+            "Refusing to start in production: set "
+            + " and ".join(weak)
             + f" to random strings of at least {MIN_SECRET_LENGTH} characters, e.g. "
             "python -c 'import secrets; print(secrets.token_hex(32))'"
         )

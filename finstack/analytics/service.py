@@ -23,9 +23,7 @@ def dashboard(actor, limit):
             _count_where(Task.status == "in_progress").label("in_progress_tasks"),
             _count_where(Task.status == "closed").label("closed_tasks"),
             _count_where(Task.status == "cancelled").label("cancelled_tasks"),
-            _count_where(sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow())).label(
-                "overdue_tasks"
-            ),
+            _count_where(sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow())).label("overdue_tasks"),
         ).where(*scope)
     ).one()
 

@@ -13,9 +13,7 @@ def paginate(statement, *, page, per_page, count_statement=None):
     `count_statement` may be given when counting can skip joins or eager loads the page needs.
     """
     count_source = count_statement if count_statement is not None else statement
-    total = db.session.scalar(
-        sa.select(sa.func.count()).select_from(count_source.order_by(None).subquery())
-    )
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(count_source.order_by(None).subquery()))
     items = db.session.scalars(statement.limit(per_page).offset((page - 1) * per_page)).all()
     return {
         "items": items,

@@ -5,11 +5,7 @@ LIKE_ESCAPE = "\\"
 
 def escape_like(term):
     """Make `%`, `_` and the escape character match themselves in a LIKE pattern."""
-    return (
-        term.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
-        .replace("%", LIKE_ESCAPE + "%")
-        .replace("_", LIKE_ESCAPE + "_")
-    )
+    return term.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
 
 
 def contains_literal(column, term):

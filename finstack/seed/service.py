@@ -15,12 +15,38 @@ from finstack.users.models import User
 
 DEMO_PASSWORD = "demo-password"
 TASK_TYPES = (
-    "Follow-up Call", "Meeting", "Tax Filing", "Audit Review", "Invoice", "Payroll",
-    "KYC Check", "Reconciliation", "Client Onboarding", "Quarterly Report", "Loan Review", "Compliance",
+    "Follow-up Call",
+    "Meeting",
+    "Tax Filing",
+    "Audit Review",
+    "Invoice",
+    "Payroll",
+    "KYC Check",
+    "Reconciliation",
+    "Client Onboarding",
+    "Quarterly Report",
+    "Loan Review",
+    "Compliance",
 )
 ENTITIES = (
-    "Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Hooli", "Vandelay", "Soylent",
-    "Cyberdyne", "Tyrell", "Oscorp", "Pied Piper", "Massive Dynamic", "Aperture", "Gringotts", "Dunder Mifflin",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Cyberdyne",
+    "Tyrell",
+    "Oscorp",
+    "Pied Piper",
+    "Massive Dynamic",
+    "Aperture",
+    "Gringotts",
+    "Dunder Mifflin",
 )
 SUFFIXES = ("Ltd", "LLC", "Corporation", "Holdings", "& Co", "Group", "Partners")
 DEPARTMENTS = ("sales", "operations", "marketing", "accounts", "IT", "HR")

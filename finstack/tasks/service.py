@@ -97,9 +97,7 @@ def bulk_change_status(actor, task_ids, status):
     ]
     if allowed:
         now = utcnow()
-        closed_at = (
-            sa.case((Task.status == "closed", Task.closed_at), else_=now) if status == "closed" else None
-        )
+        closed_at = sa.case((Task.status == "closed", Task.closed_at), else_=now) if status == "closed" else None
         db.session.execute(
             sa.update(Task)
             .where(Task.id.in_(allowed), Task.status != status)

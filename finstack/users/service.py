@@ -20,9 +20,7 @@ def get_user(user_id):
 def find_by_login(login):
     """The user whose username, or e-mail address in any case, is `login`."""
     login = login.strip()
-    return db.session.scalar(
-        sa.select(User).where(sa.or_(User.username == login, User.email == login.lower()))
-    )
+    return db.session.scalar(sa.select(User).where(sa.or_(User.username == login, User.email == login.lower())))
 
 
 def _ensure_unique(username=None, email=None, exclude_id=None):
@@ -101,6 +99,4 @@ def list_all_users():
 
 
 def active_user_exists(user_id):
-    return db.session.scalar(
-        sa.select(sa.exists().where(User.id == user_id, User.is_active.is_(True)))
-    )
+    return db.session.scalar(sa.select(sa.exists().where(User.id == user_id, User.is_active.is_(True))))

@@ -84,12 +84,8 @@ def upgrade():
         sa.Column("closed_at", TIMESTAMP, nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint("priority IN ('low', 'medium', 'high')", name=op.f("ck_tasks_priority")),
-        sa.CheckConstraint(
-            "status IN ('open', 'in_progress', 'closed', 'cancelled')", name=op.f("ck_tasks_status")
-        ),
-        sa.ForeignKeyConstraint(
-            ["contact_person_id"], ["users.id"], name=op.f("fk_tasks_contact_person_id_users")
-        ),
+        sa.CheckConstraint("status IN ('open', 'in_progress', 'closed', 'cancelled')", name=op.f("ck_tasks_status")),
+        sa.ForeignKeyConstraint(["contact_person_id"], ["users.id"], name=op.f("fk_tasks_contact_person_id_users")),
         sa.ForeignKeyConstraint(["created_by"], ["users.id"], name=op.f("fk_tasks_created_by_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
     )
