@@ -39,10 +39,10 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from finstack import analytics, auth, tasks, users
+    from finstack import analytics, audit, auth, notifications, tasks, users
     from finstack.core import health
 
-    for module in (health, auth, users, tasks, analytics):
+    for module in (health, auth, users, tasks, analytics, notifications, audit):
         api.register_blueprint(module.bp)
 
 

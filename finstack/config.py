@@ -57,6 +57,18 @@ class BaseConfig:
     # "threading" serves `python app.py`; gunicorn.conf.py sets "eventlet" for the production server.
     SOCKETIO_ASYNC_MODE = os.environ.get("SOCKETIO_ASYNC_MODE", "threading")
 
+    # Outgoing mail is off unless MAIL_SERVER is set.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")
+    MAIL_PORT = _env_int("MAIL_PORT", 587)
+    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", True)
+    MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "FinStack <noreply@finstack.local>")
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
+    MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 5)
+    MAIL_RETRY_DELAY = float(os.environ.get("MAIL_RETRY_DELAY", "2"))
+
     API_TITLE = "FinStack API"
     API_VERSION = VERSION
     OPENAPI_VERSION = "3.0.3"

@@ -7,9 +7,18 @@
 | update / change status         | creator or assignee       | yes     | yes   |
 | delete                         | creator                   | yes     | yes   |
 | dashboard scope                | own (created or assigned) | all     | all   |
+| read the audit log             | no                        | yes     | yes   |
 """
 
 import sqlalchemy as sa
+
+from finstack.errors import ApiError
+
+
+def require(allowed, message):
+    """Refuse with 403 unless `allowed`."""
+    if not allowed:
+        raise ApiError(403, message)
 
 
 def sees_all_tasks(user):
@@ -27,3 +36,7 @@ def can_delete_task(user, task):
 def own_tasks_clause(user, task_model):
     """SQL for "tasks this user created or holds" — a member's scope in aggregates."""
     return sa.or_(task_model.created_by == user.id, task_model.contact_person_id == user.id)
+
+
+def can_read_audit_log(user):
+    return sees_all_tasks(user)

@@ -38,6 +38,8 @@ class Task(db.Model):
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, index=True)
     closed_at: Mapped[object | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    # When the overdue sweep last notified the assignee; it notifies again only 24 h later.
+    overdue_notified_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     contact_person = relationship("User", foreign_keys=[contact_person_id], lazy="joined")
     creator = relationship("User", foreign_keys=[created_by], lazy="joined", innerjoin=True)

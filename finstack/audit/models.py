@@ -1,0 +1,29 @@
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from finstack.core.db_types import UTCDateTime
+from finstack.core.time import utcnow
+from finstack.extensions import db
+
+
+class AuditLog(db.Model):
+    """Append-only record of every write: who, what, which record, which fields before → after."""
+
+    __tablename__ = "audit_logs"
+    __table_args__ = (
+        sa.Index("ix_audit_logs_entity", "entity_type", "entity_id", "created_at"),
+        sa.Index("ix_audit_logs_actor_created_at", "actor_id", "created_at"),
+        sa.Index("ix_audit_logs_action_created_at", "action", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    # No foreign key: the log outlives the records it describes.
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    action: Mapped[str] = mapped_column(sa.String(64))
+    entity_type: Mapped[str] = mapped_column(sa.String(32))
+    entity_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    changes: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    ip_address: Mapped[str | None] = mapped_column(sa.String(45))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,0 +1,64 @@
+"""Writing and reading the audit log. Entries join the caller's transaction, so they commit with the write."""
+
+import sqlalchemy as sa
+from flask import has_request_context, request
+from sqlalchemy.orm import Session
+
+from finstack.audit.models import AuditLog
+from finstack.core.pagination import paginate
+from finstack.extensions import db
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(item) for item in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def diff(record, changes):
+    """`{field: {"from": old, "to": new}}` for the fields of `changes` whose value differs on `record`."""
+    return {
+        field: {"from": _jsonable(getattr(record, field)), "to": _jsonable(value)}
+        for field, value in changes.items()
+        if getattr(record, field) != value
+    }
+
+
+def record(actor, action, entity_type, entity_id=None, changes=None):
+    db.session.add(
+        AuditLog(
+            actor_id=getattr(actor, "id", None),
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            changes={key: _jsonable(value) for key, value in (changes or {}).items()},
+            ip_address=request.remote_addr if has_request_context() else None,
+        )
+    )
+
+
+def list_entries(*, page, per_page, action=None, user_id=None, task_id=None, date_from=None, date_to=None):
+    conditions = []
+    if action:
+        conditions.append(AuditLog.action == action)
+    if user_id:
+        conditions.append(AuditLog.actor_id == user_id)
+    if task_id:
+        conditions.append(sa.and_(AuditLog.entity_type == "task", AuditLog.entity_id == task_id))
+    if date_from:
+        conditions.append(AuditLog.created_at >= date_from)
+    if date_to:
+        conditions.append(AuditLog.created_at <= date_to)
+    statement = sa.select(AuditLog).where(*conditions).order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+    return paginate(statement, page=page, per_page=per_page)
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _append_only(session, flush_context, instances):
+    for instance in (*session.dirty, *session.deleted):
+        if isinstance(instance, AuditLog):
+            raise RuntimeError("The audit log is append-only")

@@ -1,0 +1,36 @@
+"""Side effects that must wait for the transaction: run `callback` only if the session commits.
+
+Services call `after_commit(fn)` while they write; a rollback drops the callbacks unrun. This is
+the one hook real-time pushes and e-mails go through, so nothing is announced that did not happen.
+"""
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from finstack.extensions import db
+
+log = logging.getLogger(__name__)
+
+_KEY = "finstack_after_commit"
+
+
+def after_commit(callback):
+    db.session.info.setdefault(_KEY, []).append(callback)
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _run_callbacks(session):
+    callbacks = session.info.pop(_KEY, [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # a failed side effect must not undo or fail a committed write
+            log.exception("After-commit callback %r failed", callback)
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _drop_callbacks(session, previous_transaction):
+    if previous_transaction.parent is None:
+        session.info.pop(_KEY, None)

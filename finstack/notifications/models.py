@@ -1,0 +1,48 @@
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from finstack.core.db_types import UTCDateTime
+from finstack.core.time import utcnow
+from finstack.extensions import db
+
+NOTIFICATION_TYPES = (
+    "task_assigned",
+    "task_status_changed",
+    "task_commented",
+    "mentioned",
+    "attachment_added",
+    "task_overdue",
+)
+
+
+class Notification(db.Model):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # The inbox, newest first, and the `since` catch-up cursor.
+        sa.Index("ix_notifications_user_id_created_at", "user_id", "created_at", "id"),
+        # The unread badge.
+        sa.Index("ix_notifications_user_id_is_read", "user_id", "is_read"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    message: Mapped[str] = mapped_column(sa.String(1000))
+    task_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    is_read: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+
+class EmailPreference(db.Model):
+    """A user's choice to get (or not) e-mail for one notification type. No row: the default (on)."""
+
+    __tablename__ = "email_preferences"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean)
