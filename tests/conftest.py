@@ -6,6 +6,7 @@ The schema is built once per session by running the Alembic migrations from empt
 
 import itertools
 import os
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -25,18 +26,32 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    url = POSTGRES_URL or f"sqlite:///{tmp_path_factory.mktemp('db') / 'finstack-test.db'}"
-    if url.startswith("postgresql"):
-        engine = sa.create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
-            connection.execute(sa.text("CREATE SCHEMA public"))
-        engine.dispose()
+    if not POSTGRES_URL:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'finstack-test.db'}"
+        _migrate(url)
+        yield url
+        return
+    # A schema of its own per test session, so concurrent runs against one database never collide.
+    schema = f"test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin_engine = sa.create_engine(POSTGRES_URL)
+    with admin_engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = url.render_as_string(hide_password=False)
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        with admin_engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+def _migrate(url):
     app = create_app({"FINSTACK_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         upgrade()
         db.engine.dispose()
-    return url
 
 
 @pytest.fixture

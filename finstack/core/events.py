@@ -9,7 +9,7 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from finstack.extensions import db
+from finstack.extensions import db, socketio
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,30 @@ _KEY = "finstack_after_commit"
 
 def after_commit(callback):
     db.session.info.setdefault(_KEY, []).append(callback)
+
+
+def emit_after_commit(event, payload, rooms):
+    """Push a Socket.IO `event` to each of `rooms` once the transaction commits."""
+    emit_batch_after_commit([(event, payload, room) for room in dict.fromkeys(rooms)])
+
+
+def emit_batch_after_commit(messages):
+    """Push `(event, payload, room)` messages once the transaction commits.
+
+    With REDIS_URL set the emit goes through the message queue, so any process (a gunicorn worker,
+    the CLI) reaches sockets connected to any other.
+    """
+
+    def emit():
+        for event, payload, room in messages:
+            socketio.emit(event, payload, to=room)
+
+    if messages:
+        after_commit(emit)
+
+
+def user_room(user_id):
+    return f"user:{user_id}"
 
 
 @sa.event.listens_for(Session, "after_commit")

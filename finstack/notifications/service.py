@@ -8,12 +8,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from finstack.core import mail
-from finstack.core.events import after_commit
+from finstack.core.events import after_commit, emit_batch_after_commit, user_room
 from finstack.core.pagination import paginate
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.notifications.models import NOTIFICATION_TYPES, EmailPreference, Notification
+from finstack.notifications.schemas import NotificationOut
 from finstack.users.models import User
 
 INSERT_CHUNK = 5_000
@@ -54,10 +55,17 @@ def notify(drafts, actor=None):
     for start in range(0, len(rows), INSERT_CHUNK):
         db.session.execute(sa.insert(Notification), rows[start : start + INSERT_CHUNK])
     if rows:
+        _push(rows)
         mails = _mails_for(rows)
         app = current_app._get_current_object()
         after_commit(lambda: _deliver(app, mails))
     return rows
+
+
+def _push(rows):
+    """Each notification goes live to its recipient's `user:<id>` room after commit."""
+    schema = NotificationOut()
+    emit_batch_after_commit([("notification", schema.dump(row), user_room(row["user_id"])) for row in rows])
 
 
 def _mails_for(rows):
