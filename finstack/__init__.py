@@ -8,6 +8,7 @@ from flask import Flask
 from finstack.config import load_config
 from finstack.errors import register_error_handlers
 from finstack.extensions import api, cors, db, jwt, migrate, socketio
+from finstack.realtime.origins import origin_checker
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -21,6 +22,7 @@ def create_app(config=None):
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    register_socket_handlers(app)
     return app
 
 
@@ -31,24 +33,37 @@ def register_extensions(app):
     cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
     api.init_app(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    # With REDIS_URL the message queue carries every emit to every process (gunicorn processes, the CLI).
+    # Without it, client_manager=None resets what an earlier init_app in this process may have configured.
+    queue = {"message_queue": app.config["REDIS_URL"]} if app.config["REDIS_URL"] else {"client_manager": None}
     socketio.init_app(
         app,
         async_mode=app.config["SOCKETIO_ASYNC_MODE"],
-        cors_allowed_origins=app.config["CORS_ORIGINS"],
+        cors_allowed_origins=origin_checker(app.config["CORS_ORIGINS"]),
+        **queue,
     )
 
 
 def register_blueprints(app):
-    from finstack import analytics, audit, auth, notifications, tasks, users
+    from finstack import analytics, attachments, audit, auth, chat, comments, notifications, reports, tasks, users
     from finstack.core import health
 
-    for module in (health, auth, users, tasks, analytics, notifications, audit):
+    for module in (health, auth, users, tasks, comments, attachments, analytics, reports, notifications, audit, chat):
         api.register_blueprint(module.bp)
 
 
 def register_commands(app):
     from finstack.seed.cli import seed_cli
+    from finstack.tasks.cli import tasks_cli
     from finstack.users.cli import users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
+    app.cli.add_command(tasks_cli)
+
+
+def register_socket_handlers(app):
+    """Bind the Socket.IO event handlers to the server socketio.init_app built for this app."""
+    from finstack import realtime
+
+    realtime.init_app(app)

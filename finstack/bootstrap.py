@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy.exc import IntegrityError
 
+from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.users import service as users
 from finstack.users.models import User
@@ -38,7 +39,7 @@ def ensure_default_admin(app):
         password = app.config["ADMIN_PASSWORD"] or DEVELOPMENT_ADMIN_PASSWORD
     try:
         users.create_user(**DEFAULT_ADMIN, password=password, role="admin")
-    except IntegrityError:
+    except (IntegrityError, ApiError):
         db.session.rollback()  # another process created it first
         return None
     if app.config["ADMIN_PASSWORD"]:

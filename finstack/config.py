@@ -11,6 +11,7 @@ from pathlib import Path
 
 DEFAULT_CORS_ORIGINS = "http://localhost:4200,http://127.0.0.1:4200"
 MIN_SECRET_LENGTH = 32
+MB = 1024 * 1024
 
 
 def _env_bool(name, default):
@@ -33,6 +34,9 @@ def normalise_database_url(url):
 
 
 class BaseConfig:
+    # Settings from the environment are properties, read when `create_app` builds the configuration (after it
+    # loads `.env`), not when this module is imported: a `.env` file, or a changed environment, then counts.
+
     FINSTACK_ENV = "development"
     VERSION = "1.0.0"
     AUTO_MIGRATE = False
@@ -41,33 +45,43 @@ class BaseConfig:
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
-    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=_env_int("JWT_ACCESS_TOKEN_MINUTES", 24 * 60))
-    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=_env_int("JWT_REFRESH_TOKEN_DAYS", 30))
+    JWT_ACCESS_TOKEN_EXPIRES = property(lambda self: timedelta(minutes=_env_int("JWT_ACCESS_TOKEN_MINUTES", 24 * 60)))
+    JWT_REFRESH_TOKEN_EXPIRES = property(lambda self: timedelta(days=_env_int("JWT_REFRESH_TOKEN_DAYS", 30)))
     JWT_TOKEN_LOCATION = ["headers"]
     JWT_ERROR_MESSAGE_KEY = "error"
 
-    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+    # Attachments: files over MAX_UPLOAD_MB are refused (413) while they are written to disk.
+    # MAX_CONTENT_LENGTH caps whole request bodies; load_config keeps it at least 1 MB above the upload limit.
+    MAX_UPLOAD_MB = property(lambda self: _env_int("MAX_UPLOAD_MB", 10))
+    MAX_CONTENT_LENGTH = property(lambda self: _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
     PASSWORD_HASH_METHOD = "scrypt"
-    REGISTRATION_OPEN = _env_bool("REGISTRATION_OPEN", True)
-    ADMIN_PASSWORD = os.environ.get("FINSTACK_ADMIN_PASSWORD")
+    REGISTRATION_OPEN = property(lambda self: _env_bool("REGISTRATION_OPEN", True))
+    ADMIN_PASSWORD = property(lambda self: os.environ.get("FINSTACK_ADMIN_PASSWORD"))
 
-    HOST = os.environ.get("HOST", "127.0.0.1")
-    PORT = _env_int("PORT", 5000)
-    UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER")
+    HOST = property(lambda self: os.environ.get("HOST", "127.0.0.1"))
+    PORT = property(lambda self: _env_int("PORT", 5000))
+    UPLOAD_FOLDER = property(lambda self: os.environ.get("UPLOAD_FOLDER"))
     # "threading" serves `python app.py`; gunicorn.conf.py sets "eventlet" for the production server.
-    SOCKETIO_ASYNC_MODE = os.environ.get("SOCKETIO_ASYNC_MODE", "threading")
+    SOCKETIO_ASYNC_MODE = property(lambda self: os.environ.get("SOCKETIO_ASYNC_MODE", "threading"))
+    # Set REDIS_URL (redis://host:6379/0) when more than one process serves sockets or the CLI must reach them:
+    # it becomes the Socket.IO message queue, so an emit from any process reaches every connected client.
+    REDIS_URL = property(lambda self: os.environ.get("REDIS_URL") or None)
+    # How often each process re-checks its sockets' tokens and accounts (logout, deactivation), in seconds.
+    SOCKET_RECHECK_SECONDS = property(lambda self: float(os.environ.get("SOCKET_RECHECK_SECONDS", "0.5")))
 
     # Outgoing mail is off unless MAIL_SERVER is set.
-    MAIL_SERVER = os.environ.get("MAIL_SERVER")
-    MAIL_PORT = _env_int("MAIL_PORT", 587)
-    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", True)
-    MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
-    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
-    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
-    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "FinStack <noreply@finstack.local>")
-    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
-    MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 5)
-    MAIL_RETRY_DELAY = float(os.environ.get("MAIL_RETRY_DELAY", "2"))
+    MAIL_SERVER = property(lambda self: os.environ.get("MAIL_SERVER"))
+    MAIL_PORT = property(lambda self: _env_int("MAIL_PORT", 587))
+    MAIL_USE_TLS = property(lambda self: _env_bool("MAIL_USE_TLS", True))
+    MAIL_USE_SSL = property(lambda self: _env_bool("MAIL_USE_SSL", False))
+    MAIL_USERNAME = property(lambda self: os.environ.get("MAIL_USERNAME"))
+    MAIL_PASSWORD = property(lambda self: os.environ.get("MAIL_PASSWORD"))
+    MAIL_DEFAULT_SENDER = property(
+        lambda self: os.environ.get("MAIL_DEFAULT_SENDER", "FinStack <noreply@finstack.local>")
+    )
+    MAIL_TIMEOUT = property(lambda self: float(os.environ.get("MAIL_TIMEOUT", "10")))
+    MAIL_MAX_ATTEMPTS = property(lambda self: _env_int("MAIL_MAX_ATTEMPTS", 5))
+    MAIL_RETRY_DELAY = property(lambda self: float(os.environ.get("MAIL_RETRY_DELAY", "2")))
 
     API_TITLE = "FinStack API"
     API_VERSION = VERSION
@@ -128,6 +142,10 @@ def load_config(app, overrides):
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
     if not app.config["UPLOAD_FOLDER"]:
         app.config["UPLOAD_FOLDER"] = str(instance / "uploads")
+    # Room for the multipart envelope around the largest file allowed.
+    upload_ceiling = (app.config["MAX_UPLOAD_MB"] + 1) * MB
+    if app.config["MAX_CONTENT_LENGTH"] is not None and app.config["MAX_CONTENT_LENGTH"] < upload_ceiling:
+        app.config["MAX_CONTENT_LENGTH"] = upload_ceiling
 
     if env_name == "production":
         _require_strong_secrets(app.config)

@@ -50,6 +50,7 @@ def _flatten_locations(messages):
 
 
 def _handle_api_error(error):
+    db.session.rollback()  # whatever the request wrote before the error must not be committed later
     if error.status >= 500:
         log.error("API error %s: %s", error.status, error.message)
     return error_response(error.status, error.message, error.details, error.headers)

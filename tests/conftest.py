@@ -6,12 +6,17 @@ The schema is built once per session by running the Alembic migrations from empt
 
 import itertools
 import os
+import threading
+import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
+import socketio
 import sqlalchemy as sa
 from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_migrate import upgrade
+from werkzeug.serving import make_server
 
 from finstack import create_app
 from finstack.extensions import db
@@ -132,3 +137,100 @@ def manager(make_user):
 @pytest.fixture
 def member(make_user):
     return make_user(role="member")
+
+
+# --- Live server and Socket.IO clients (real time) -------------------------------------------------------------
+
+
+class SocketClient(socketio.Client):
+    """A python-socketio client that records every server event, to wait on them in tests."""
+
+    def __init__(self, **kwargs):
+        super().__init__(reconnection=False, **kwargs)
+        self.received = []
+        self.connect_errors = []
+        self._arrived = threading.Condition()
+        self.on("*", self._record)
+        self.on("connect_error", self._record_connect_error)
+
+    def _record(self, event, *args):
+        with self._arrived:
+            self.received.append((event, args[0] if len(args) == 1 else args))
+            self._arrived.notify_all()
+
+    def _record_connect_error(self, data=None):
+        self.connect_errors.append(data)
+
+    def events(self, name):
+        with self._arrived:
+            return [data for event, data in self.received if event == name]
+
+    def wait_for(self, name, predicate=lambda data: True, timeout=5):
+        """The first `name` event whose payload satisfies `predicate`, waiting up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                for event, data in self.received:
+                    if event == name and predicate(data):
+                        return data
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {name!r} event within {timeout} s; got {self.received!r}")
+                self._arrived.wait(remaining)
+
+    def wait_disconnected(self, timeout=5):
+        deadline = time.monotonic() + timeout
+        while self.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self.connected
+
+
+@pytest.fixture
+def live_server(app):
+    """The app under test on a free port: a real threaded WSGI server speaking HTTP, long-polling and WebSocket,
+    sharing the test database (the same `app`, so the same SQLALCHEMY_DATABASE_URI)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", port=server.server_port, app=app)
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def connect_socket():
+    """`connect_socket(url, user)` → a connected SocketClient authenticated as `user` (or with `token=`); every
+    client is disconnected at teardown. `connect=False` returns it unconnected; a refused connect raises
+    socketio.exceptions.ConnectionError, with the server's reason in `client.connect_errors`."""
+    clients = []
+
+    def connect_client(url, user=None, *, token=None, transports=("websocket",), query_token=False, connect=True):
+        if token is None and user is not None:
+            token = create_access_token(identity=str(user.id))
+        client = SocketClient()
+        clients.append(client)
+        if not connect:
+            return client
+        auth = {"token": token} if token is not None else None
+        if query_token:
+            url, auth = f"{url}?token={token}", None
+        client.connect(url, auth=auth, transports=list(transports), wait_timeout=5)
+        return client
+
+    yield connect_client
+    for client in clients:
+        if client.connected:
+            client.disconnect()
+    for client in clients:
+        client.wait_disconnected()
+
+
+@pytest.fixture
+def socket_client(live_server, connect_socket):
+    """`socket_client(user)`: `connect_socket` against the live server."""
+
+    def connect_client(user=None, **options):
+        return connect_socket(live_server.url, user, **options)
+
+    return connect_client

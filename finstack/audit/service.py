@@ -12,6 +12,8 @@ from finstack.extensions import db
 def _jsonable(value):
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, dict):  # e.g. the {"from": ..., "to": ...} pairs `diff` produces
+        return {str(key): _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set):
         return [_jsonable(item) for item in value]
     if hasattr(value, "isoformat"):

@@ -8,6 +8,7 @@ from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from jwt import PyJWTError
 
+from finstack import realtime
 from finstack.auth.models import RevokedToken
 from finstack.errors import ApiError
 from finstack.extensions import db, jwt
@@ -65,6 +66,7 @@ def logout(user, presented_payload, refresh_token=None):
             raise ApiError(400, "Validation failed", {"refresh_token": ["Not your refresh token."]})
         revoke(refresh_payload)
     db.session.commit()
+    realtime.disconnect_token(presented_payload["jti"])  # the sockets opened with this token, in every process
 
 
 @jwt.token_in_blocklist_loader

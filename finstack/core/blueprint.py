@@ -16,6 +16,12 @@ class StrictParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
     DEFAULT_UNKNOWN_BY_LOCATION = dict.fromkeys(FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, ma.RAISE)
 
+    def load_json(self, req, schema):
+        try:
+            return super().load_json(req, schema)
+        except RecursionError as exc:  # nested deeper than the JSON decoder follows: malformed, not a server error
+            return self._handle_invalid_json_error(exc, req)
+
 
 class ApiBlueprint(Blueprint):
     ARGUMENTS_PARSER = StrictParser()

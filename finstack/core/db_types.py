@@ -1,4 +1,6 @@
-"""Column types that behave the same on SQLite and PostgreSQL."""
+"""Column types, and foreign keys, that behave the same on SQLite and PostgreSQL."""
+
+import sqlite3
 
 import sqlalchemy as sa
 
@@ -23,3 +25,12 @@ class UTCDateTime(sa.TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return as_utc(value)
+
+
+@sa.event.listens_for(sa.Engine, "connect")
+def _enforce_sqlite_foreign_keys(dbapi_connection, connection_record):
+    """SQLite ignores foreign keys (and their ON DELETE rules) unless asked, per connection."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

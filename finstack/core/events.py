@@ -44,6 +44,16 @@ def user_room(user_id):
     return f"user:{user_id}"
 
 
+def conversation_room(conversation_id):
+    """Every member's sockets join it at connect (finstack.realtime); chat events go to it."""
+    return f"conversation:{conversation_id}"
+
+
+def task_room(task_id):
+    """Sockets join it with the `join_task` event, when their user may read the task."""
+    return f"task:{task_id}"
+
+
 @sa.event.listens_for(Session, "after_commit")
 def _run_callbacks(session):
     callbacks = session.info.pop(_KEY, [])

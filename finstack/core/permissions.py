@@ -3,11 +3,20 @@
 | action                         | member                    | manager | admin |
 |--------------------------------|---------------------------|---------|-------|
 | read any task                  | yes                       | yes     | yes   |
-| create a task, assign anyone   | yes                       | yes     | yes   |
+| read / post in a task's chat   | yes (whoever reads it)    | yes     | yes   |
+| create a task, assign anyone   | yes, but not to an admin  | yes     | yes   |
 | update / change status         | creator or assignee       | yes     | yes   |
 | delete                         | creator                   | yes     | yes   |
+| bulk delete                    | no                        | yes     | yes   |
 | dashboard scope                | own (created or assigned) | all     | all   |
 | read the audit log             | no                        | yes     | yes   |
+| productivity report (users)    | own row only              | all     | all   |
+| team overview report           | no                        | yes     | yes   |
+| read / add comments on a task  | yes                       | yes     | yes   |
+| edit a comment                 | own (its author only)     | own     | own   |
+| delete a comment               | own                       | yes     | yes   |
+| list / download / attach files | yes                       | yes     | yes   |
+| delete an attachment           | own (its uploader)        | yes     | yes   |
 """
 
 import sqlalchemy as sa
@@ -25,6 +34,22 @@ def sees_all_tasks(user):
     return user.role in ("admin", "manager")
 
 
+def can_read_task(user, task):
+    """Every authenticated user reads every task (the 003 contract). A function, so the rule can tighten later:
+    task chat threads (their members are exactly the task's readers) and `join_task` ask it."""
+    return user is not None and user.is_active
+
+
+def task_readers_clause(user_model, task):
+    """SQL over `user_model` for the users `can_read_task` lets read `task`; the two must agree."""
+    return user_model.is_active.is_(True)
+
+
+def can_assign_to(user, assignee):
+    """Members may assign tasks to anyone but an admin (000's rule)."""
+    return sees_all_tasks(user) or assignee.role != "admin"
+
+
 def can_edit_task(user, task):
     return sees_all_tasks(user) or user.id in (task.created_by, task.contact_person_id)
 
@@ -40,3 +65,28 @@ def own_tasks_clause(user, task_model):
 
 def can_read_audit_log(user):
     return sees_all_tasks(user)
+
+
+def can_view_user_report(user, subject_id):
+    """May `user` see the productivity figures of `subject_id` (None: of every user)?
+
+    Managers and admins see anyone's; members only their own.
+    """
+    return sees_all_tasks(user) or subject_id == user.id
+
+
+def can_view_team_reports(user):
+    return sees_all_tasks(user)
+
+
+def can_edit_comment(user, comment):
+    """Words stay their author's: nobody else edits a comment, whatever their role."""
+    return user.id == comment.author_id
+
+
+def can_delete_comment(user, comment):
+    return sees_all_tasks(user) or user.id == comment.author_id
+
+
+def can_delete_attachment(user, attachment):
+    return sees_all_tasks(user) or user.id == attachment.uploader_id

@@ -1,19 +1,47 @@
 """Marshmallow base schemas and fields shared by every domain."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 
 
+def _has_nul(value):
+    """Whether `value`, or any key or string nested in it, holds a NUL character."""
+    pending = [value]
+    while pending:  # a loop, not recursion: input may be nested as deep as the JSON decoder allows
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
+
+
 class BaseSchema(Schema):
-    """Every schema rejects fields it does not know."""
+    """Every schema rejects fields it does not know, and text holding NUL characters.
+
+    PostgreSQL cannot store NUL in text (the driver raises), so it is refused as bad input everywhere.
+    """
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _refuse_nul(self, data, **kwargs):
+        if isinstance(data, Mapping):
+            errors = {key: ["NUL characters are not allowed."] for key, value in data.items() if _has_nul(value)}
+            if errors:
+                raise ValidationError(errors)
+        return data
 
 
 class ErrorSchema(Schema):
@@ -30,7 +58,7 @@ def AwareDateTime(**kwargs):  # noqa: N802 - a field factory, named like the fie
     return fields.AwareDateTime(format="iso", default_timezone=UTC, **kwargs)
 
 
-class DateOrDateTime(fields.Field):
+class DateOrDateTime(fields.String):
     """A filter bound: an ISO-8601 date or datetime.
 
     A bare date stands for the start of that day, or with `end_of_day=True` for its last instant,
@@ -56,9 +84,12 @@ class DateOrDateTime(fields.Field):
         is_bare_date = "T" not in value and ":" not in value
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        if is_bare_date and self.end_of_day:
-            parsed = datetime.combine(parsed.date(), time.min, UTC) + timedelta(days=1, microseconds=-1)
-        return parsed.astimezone(UTC)
+        try:
+            if is_bare_date and self.end_of_day:
+                parsed = datetime.combine(parsed.date(), time.min, UTC) + timedelta(days=1, microseconds=-1)
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
+            raise self.make_error("invalid") from exc
 
 
 class PageQuery(BaseSchema):

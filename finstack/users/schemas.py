@@ -1,4 +1,4 @@
-from marshmallow import fields, post_load, validate
+from marshmallow import ValidationError, fields, post_load, validate
 
 from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
 from finstack.users.models import ROLES
@@ -14,8 +14,13 @@ def EmailField(**kwargs):  # noqa: N802 - a field factory
     return fields.Email(validate=validate.Length(max=254), **kwargs)
 
 
+def _not_blank(value):
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
 def FullNameField(**kwargs):  # noqa: N802 - a field factory
-    return fields.String(validate=validate.Length(min=1, max=120), **kwargs)
+    return fields.String(validate=validate.And(validate.Length(min=1, max=120), _not_blank), **kwargs)
 
 
 def PhoneField(**kwargs):  # noqa: N802 - a field factory

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from flask import current_app
 
+from finstack import realtime
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
 from finstack.errors import ApiError
@@ -76,6 +77,8 @@ def change_password(user, current_password, new_password):
 def set_active(user, active):
     user.is_active = active
     db.session.commit()
+    if not active:
+        realtime.disconnect_user(user.id)  # at once, in every process (the periodic re-check is the safety net)
     return user
 
 
@@ -98,5 +101,6 @@ def list_all_users():
     return db.session.scalars(sa.select(User).order_by(User.username)).all()
 
 
-def active_user_exists(user_id):
-    return db.session.scalar(sa.select(sa.exists().where(User.id == user_id, User.is_active.is_(True))))
+def find_active(user_id):
+    """The active user with this id, or None."""
+    return db.session.scalar(sa.select(User).where(User.id == user_id, User.is_active.is_(True)))

@@ -1,0 +1,235 @@
+"""Task attachments: upload, list, download, delete; the files on disk always match the rows.
+
+Any authenticated user may list, download and attach files on any task (every user may read tasks);
+the uploader, a manager or an admin may delete one.
+
+No orphan files and no rows without files, whatever fails midway:
+- upload: the bytes are streamed to a hidden temporary file in UPLOAD_FOLDER, counted against
+  MAX_UPLOAD_MB as they arrive (413) and checked against the type's signature (400); the file then
+  moves to its random final name *before* the row is committed, and is removed again if anything up
+  to and including the commit fails. A committed row therefore always has its file;
+- delete: the row goes first; the file is removed only once that commit succeeds (`after_commit`).
+"""
+
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+from werkzeug.utils import secure_filename
+
+from finstack.attachments import filetypes
+from finstack.attachments.models import Attachment
+from finstack.audit import service as audit
+from finstack.core import permissions
+from finstack.core.events import after_commit
+from finstack.core.pagination import paginate
+from finstack.errors import ApiError
+from finstack.extensions import db
+from finstack.notifications.service import Draft, notify
+from finstack.tasks import service as tasks
+from finstack.tasks.models import Task
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+MB = 1024 * 1024
+MAX_NAME = 255
+DEFAULT_STEM = "file"
+
+
+def upload_folder():
+    return Path(current_app.config["UPLOAD_FOLDER"])
+
+
+def max_upload_bytes():
+    return current_app.config["MAX_UPLOAD_MB"] * MB
+
+
+def clean_name(raw_name):
+    """`(safe_name, extension)` for an uploaded file name, or a 400 when its type is not allowed.
+
+    Only the last path segment counts, the extension is lower-cased, and the rest goes through
+    `secure_filename`; a name that sanitises to nothing becomes "file.<ext>".
+    """
+    name = (raw_name or "").strip().replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, extension = name.rpartition(".")
+    extension = extension.lower() if dot else ""
+    if not filetypes.is_allowed(extension):
+        raise ApiError(
+            400,
+            "Validation failed",
+            {"file": [f"Only these file types are allowed: {', '.join(filetypes.ALLOWED_EXTENSIONS)}."]},
+        )
+    stem = secure_filename(stem)[: MAX_NAME - len(extension) - 1] or DEFAULT_STEM
+    return f"{stem}.{extension}", extension
+
+
+def _stream_to(source, path, limit):
+    """Copy `source` into `path` chunk by chunk; 413 as soon as more than `limit` bytes arrived."""
+    size = 0
+    with open(path, "xb") as target:
+        while chunk := source.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(
+                    413,
+                    "File too large",
+                    {"file": [f"Files may be at most {limit // MB} MB."], "max_bytes": limit},
+                )
+            target.write(chunk)
+    return size
+
+
+def _remove_files_after_commit(stored_names):
+    folder = upload_folder()
+    paths = [folder / name for name in stored_names]
+
+    def remove():
+        for path in paths:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                log.exception("Could not remove attachment file %s", path)
+
+    if paths:
+        after_commit(remove)
+
+
+def list_attachments(task_id, *, page, per_page):
+    """A task's attachments in upload order."""
+    task = tasks.get_task(task_id)
+    statement = (
+        sa.select(Attachment).where(Attachment.task_id == task.id).order_by(Attachment.created_at, Attachment.id)
+    )
+    return paginate(
+        statement,
+        page=page,
+        per_page=per_page,
+        count_statement=sa.select(Attachment.id).where(Attachment.task_id == task.id),
+    )
+
+
+def get_attachment(task_id, attachment_id):
+    """The task's attachment, or 404 when the task, the attachment, or the pair does not exist."""
+    task = tasks.get_task(task_id)
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.task_id != task.id:
+        raise ApiError(404, "Attachment not found")
+    return attachment
+
+
+def add_attachment(actor, task_id, upload):
+    """Store `upload` (a werkzeug FileStorage) on the task; see the module docstring for the guarantees."""
+    task = tasks.get_task(task_id)
+    original_name, extension = clean_name(upload.filename)
+    folder = upload_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    stored_name = f"{uuid.uuid4().hex}.{extension}"
+    final_path = folder / stored_name
+    temp_path = folder / f".{stored_name}.part"
+    try:
+        size = _stream_to(upload.stream, temp_path, max_upload_bytes())
+        if size == 0:
+            raise ApiError(400, "Validation failed", {"file": ["The file is empty."]})
+        if not filetypes.content_matches(extension, temp_path):
+            raise ApiError(
+                400, "Validation failed", {"file": [f"The file's content is not that of a .{extension} file."]}
+            )
+        os.replace(temp_path, final_path)
+
+        attachment = Attachment(
+            task_id=task.id,
+            uploader_id=actor.id,
+            original_name=original_name,
+            stored_name=stored_name,
+            content_type=filetypes.content_type(extension),
+            size_bytes=size,
+        )
+        db.session.add(attachment)
+        db.session.flush()
+        audit.record(
+            actor,
+            "attachment.create",
+            "attachment",
+            attachment.id,
+            {
+                "task_id": task.id,
+                "original_name": original_name,
+                "content_type": attachment.content_type,
+                "size_bytes": size,
+            },
+        )
+        notify(
+            [
+                Draft(
+                    user_id=user_id,
+                    type="attachment_added",
+                    title=f"{actor.full_name} attached a file to {task.entity_name}",
+                    message=original_name,
+                    task_id=task.id,
+                )
+                for user_id in dict.fromkeys((task.created_by, task.contact_person_id))
+            ],
+            actor,
+        )
+        db.session.commit()
+    except BaseException as exc:
+        db.session.rollback()
+        temp_path.unlink(missing_ok=True)
+        final_path.unlink(missing_ok=True)
+        if isinstance(exc, IntegrityError) and not _task_exists(task_id):
+            raise ApiError(404, "Task not found") from exc  # deleted while the file was arriving
+        raise
+    return attachment
+
+
+def _task_exists(task_id):
+    return db.session.scalar(sa.select(Task.id).where(Task.id == task_id)) is not None
+
+
+def delete_attachment(actor, task_id, attachment_id):
+    attachment = get_attachment(task_id, attachment_id)
+    permissions.require(
+        permissions.can_delete_attachment(actor, attachment),
+        "Only the uploader, a manager or an admin may delete an attachment",
+    )
+    audit.record(
+        actor,
+        "attachment.delete",
+        "attachment",
+        attachment.id,
+        {
+            "task_id": attachment.task_id,
+            "original_name": attachment.original_name,
+            "content_type": attachment.content_type,
+            "size_bytes": attachment.size_bytes,
+            "uploader_id": attachment.uploader_id,
+        },
+    )
+    db.session.delete(attachment)
+    _remove_files_after_commit([attachment.stored_name])
+    db.session.commit()
+
+
+def delete_for_tasks(task_ids):
+    """Delete the attachments of `task_ids` in the caller's transaction; their files go once it commits.
+
+    For deleting tasks (single or bulk): call it before deleting the tasks, in the same transaction.
+    The task rows are locked first (PostgreSQL), so an upload racing with the deletion either commits
+    before it (and is removed here) or fails on its foreign key (and removes its own file).
+    Returns the number of attachments removed.
+    """
+    task_ids = list(task_ids)
+    if not task_ids:
+        return 0
+    db.session.execute(sa.select(Task.id).where(Task.id.in_(task_ids)).with_for_update())
+    stored_names = db.session.scalars(sa.select(Attachment.stored_name).where(Attachment.task_id.in_(task_ids))).all()
+    db.session.execute(
+        sa.delete(Attachment).where(Attachment.task_id.in_(task_ids)).execution_options(synchronize_session="fetch")
+    )
+    _remove_files_after_commit(stored_names)
+    return len(stored_names)

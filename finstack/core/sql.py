@@ -1,0 +1,36 @@
+"""SQL expressions that read the same on SQLite and PostgreSQL but compile differently on each."""
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class hours_between(FunctionElement):  # noqa: N801 - used like a SQL function: hours_between(end, start)
+    """`end - start` in hours, as a floating-point number (NULL when either side is NULL)."""
+
+    type = sa.Float()
+    name = "hours_between"
+    inherit_cache = True
+
+
+def _sides(element, compiler, **kw):
+    end, start = element.clauses
+    return compiler.process(end, **kw), compiler.process(start, **kw)
+
+
+@compiles(hours_between)
+def _hours_between_sqlite(element, compiler, **kw):
+    # SQLite keeps datetimes as ISO text; julianday() reads them as fractional days.
+    end, start = _sides(element, compiler, **kw)
+    return f"((julianday({end}) - julianday({start})) * 24.0)"
+
+
+@compiles(hours_between, "postgresql")
+def _hours_between_postgresql(element, compiler, **kw):
+    end, start = _sides(element, compiler, **kw)
+    return f"(EXTRACT(EPOCH FROM ({end}) - ({start})) / 3600.0)"
+
+
+def count_where(condition):
+    """COUNT of the rows where `condition` holds (NULL is not counted)."""
+    return sa.func.count(sa.case((condition, 1)))

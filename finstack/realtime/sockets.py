@@ -1,0 +1,99 @@
+"""Socket.IO connection handlers and the task-room events.
+
+connect     auth `{"token": <access token>}` (or `?token=`); refused with a connect error whose data is
+            `{"error": <message>, "code": token_missing|token_invalid|token_expired|token_revoked|user_inactive}`.
+            Joins `user:<id>` and `conversation:<id>` for each of the user's conversations.
+join_task   `{"task_id"}` → ack `{"ok": true}` or `{"error", "details"}`; joins `task:<id>` if the user may read it.
+leave_task  `{"task_id"}` → ack `{"ok": true}`.
+"""
+
+import logging
+
+from flask import request, session
+from flask_socketio import join_room, leave_room, rooms
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from finstack.core import permissions
+from finstack.core.events import conversation_room, task_room, user_room
+from finstack.errors import ApiError
+from finstack.extensions import db
+from finstack.realtime import service
+from finstack.realtime.handlers import client_event
+from finstack.realtime.registry import CONVERSATION_PREFIX, Connection
+from finstack.realtime.schemas import TaskRoomIn
+from finstack.tasks import service as tasks
+
+log = logging.getLogger(__name__)
+
+
+def _registry():
+    from finstack.realtime import socket_registry
+
+    return socket_registry()
+
+
+def _presented_token(auth):
+    if isinstance(auth, dict) and auth.get("token"):
+        return auth["token"]
+    return request.args.get("token")
+
+
+def _conversation_ids(user):
+    from finstack.chat import service as chat  # chat imports finstack.realtime: import when needed
+
+    return chat.conversation_ids_for(user)
+
+
+def on_connect(auth=None):
+    try:
+        user, claims = service.authenticate(_presented_token(auth))
+        user_id = str(user.id)
+        conversation_rooms = [conversation_room(cid) for cid in _conversation_ids(user)]
+    except service.SocketAuthError as error:
+        raise Refused(error.message, {"error": error.message, "code": error.code}) from None
+    except Exception:
+        log.exception("Socket connect failed")
+        raise Refused("Internal server error", {"error": "Internal server error", "code": "server_error"}) from None
+    finally:
+        db.session.remove()
+
+    for room in (user_room(user_id), *conversation_rooms):
+        join_room(room)
+    session["user_id"] = user_id
+    session["jti"] = claims["jti"]
+    registry = _registry()
+    connection = Connection(request.sid, user_id, claims["jti"], conversation_rooms)
+    if registry.add(connection):
+        registry.announce(connection, online=True)
+
+
+def on_disconnect(reason=None):
+    registry = _registry()
+    connection, last = registry.remove(request.sid)
+    if connection is not None and last:
+        # The rooms it is in now: conversations joined after connect count too.
+        connection.conversation_rooms = [room for room in rooms() if room.startswith(CONVERSATION_PREFIX)]
+        registry.announce(connection, online=False)
+
+
+@client_event(TaskRoomIn)
+def on_join_task(user, data):
+    task = tasks.get_task(data["task_id"])
+    if not permissions.can_read_task(user, task):
+        raise ApiError(403, "You may not read this task")
+    join_room(task_room(task.id))
+    return {"ok": True}
+
+
+@client_event(TaskRoomIn)
+def on_leave_task(user, data):
+    leave_room(task_room(data["task_id"]))
+    return {"ok": True}
+
+
+def register_handlers(sio):
+    """Bind the handlers to the server `socketio.init_app` just built (each app gets its own server)."""
+    sio.on_event("connect", on_connect)
+    sio.on_event("disconnect", on_disconnect)
+    sio.on_event("join_task", on_join_task)
+    sio.on_event("leave_task", on_leave_task)

@@ -1,0 +1,51 @@
+"""`flask tasks …`: scheduled task jobs, meant for cron (exit code 0 on success, non-zero on failure)."""
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy.exc import SQLAlchemyError
+
+from finstack.core.mail import mailer
+from finstack.core.time import utcnow
+from finstack.tasks import overdue
+
+tasks_cli = AppGroup("tasks", help="Scheduled task jobs.")
+
+# Above this many tasks to notify, the sweep shows a progress bar.
+PROGRESS_THRESHOLD = 10_000
+
+
+@tasks_cli.command("sweep-overdue")
+@click.option("--dry-run", is_flag=True, help="Only count what would be notified; change nothing.")
+@click.option(
+    "--mail-timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for queued e-mail to be delivered before exiting.",
+)
+def sweep_overdue(dry_run, mail_timeout):
+    """Notify assignees of overdue tasks, once per task per overdue period (again after 24 hours).
+
+    Safe to run from cron every few minutes, and safe to run twice at once. Exits non-zero when the sweep
+    fails (nothing is then changed) or when e-mail is still queued after --mail-timeout seconds.
+    """
+    now = utcnow()
+    try:
+        counts = overdue.count_overdue(now)
+        click.echo(f"Overdue tasks: {counts.overdue_tasks}")
+        if dry_run:
+            click.echo(f"Would notify: {counts.due_tasks} tasks, {counts.due_users} users (dry run: nothing changed)")
+            return
+        if counts.due_tasks > PROGRESS_THRESHOLD:
+            with click.progressbar(length=counts.due_tasks, label="Claiming overdue tasks") as bar:
+                result = overdue.sweep(now, progress=bar.update)
+        else:
+            result = overdue.sweep(now)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"Overdue sweep failed, nothing was changed: {exc}") from exc
+    click.echo(f"Notified now: {result.notified_tasks} tasks, {result.notified_users} users")
+    click.echo(f"E-mails queued: {result.emails_queued}")
+    if result.emails_queued and not mailer.wait_idle(timeout=mail_timeout):
+        raise click.ClickException(
+            f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
+        )

@@ -1,0 +1,48 @@
+"""Task events for live clients, emitted only if the transaction commits.
+
+Each goes to the creator's and the assignee's `user:<id>` rooms and to the task's `task:<id>` room (sockets that
+sent `join_task`). A socket in several of these rooms receives the event once.
+
+    task_created  TaskOut
+    task_updated  TaskOut (the task as committed); a previous assignee is told too
+    task_deleted  {"id": <task id>}
+    task_moved    reserved for the kanban board (position/column changes); not emitted yet
+
+Call them from the task service after the change is applied and before `db.session.commit()`: they flush, so the
+payload carries the new `version` and `updated_at`.
+"""
+
+from finstack.core.events import emit_after_commit, task_room, user_room
+from finstack.extensions import db
+from finstack.tasks.schemas import TaskOut
+
+TASK_CREATED = "task_created"
+TASK_UPDATED = "task_updated"
+TASK_DELETED = "task_deleted"
+TASK_MOVED = "task_moved"
+
+
+def _rooms(task, *extra_user_ids):
+    user_ids = (task.created_by, task.contact_person_id, *extra_user_ids)
+    return [*(user_room(user_id) for user_id in user_ids if user_id is not None), task_room(task.id)]
+
+
+def _dump(task):
+    db.session.flush()  # version, updated_at and defaults as they will be committed
+    return TaskOut().dump(task)
+
+
+def task_created(task):
+    emit_after_commit(TASK_CREATED, _dump(task), _rooms(task))
+
+
+def task_updated(task, changes=None):
+    """`changes`: the previous values of the changed fields ({field: old value}), if known; a previous
+    assignee (`contact_person_id`) is told as well, so the task leaves their list."""
+    previous_assignee = (changes or {}).get("contact_person_id")
+    emit_after_commit(TASK_UPDATED, _dump(task), _rooms(task, previous_assignee))
+
+
+def task_deleted(task):
+    """Call before `db.session.delete(task)` (or at least before the commit)."""
+    emit_after_commit(TASK_DELETED, {"id": str(task.id)}, _rooms(task))

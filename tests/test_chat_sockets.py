@@ -1,0 +1,178 @@
+"""Chat over Socket.IO against a live server: send_message, typing, mark_read, membership, catch-up."""
+
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from flask_jwt_extended import create_access_token
+
+from finstack.chat import service as chat
+from finstack.chat.models import Message
+from finstack.extensions import db
+
+QUIET = 0.3  # seconds to wait before asserting that an event did NOT arrive
+
+
+def bearer(user):
+    return {"Authorization": f"Bearer {create_access_token(identity=str(user.id))}"}
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user(full_name="Alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user(full_name="Bob")
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user(full_name="Carol")
+
+
+@pytest.fixture
+def dm(alice, bob):
+    conversation, _ = chat.create_conversation(alice, participant_ids=[bob.id])
+    return str(conversation.id)
+
+
+def send(sock, conversation_id, content, client_id=None, **extra):
+    payload = {"conversation_id": conversation_id, "content": content, "client_id": client_id or uuid.uuid4().hex}
+    return sock.call("send_message", {**payload, **extra}, timeout=5)
+
+
+def stored_count(conversation_id):
+    return db.session.scalar(sa.select(sa.func.count()).where(Message.conversation_id == uuid.UUID(conversation_id)))
+
+
+def test_a_message_is_acked_with_the_stored_message_and_delivered_to_the_other_member(dm, alice, bob, socket_client):
+    alices, bobs = socket_client(alice), socket_client(bob)
+    ack = send(alices, dm, "Hello Bob", client_id="c-1")
+    assert ack["content"] == "Hello Bob" and ack["client_id"] == "c-1"
+    assert ack["sender_id"] == str(alice.id) and ack["conversation_id"] == dm
+    assert bobs.wait_for("chat_message") == ack
+    assert alices.wait_for("chat_message") == ack  # the sender's other tabs see it too; dedupe by id
+    assert stored_count(dm) == 1
+
+
+def test_a_retried_client_id_is_stored_once_and_acked_with_the_original(dm, alice, bob, socket_client):
+    alices, bobs = socket_client(alice), socket_client(bob)
+    first = send(alices, dm, "Pay the invoice", client_id="retry-me")
+    again = send(alices, dm, "Pay the invoice", client_id="retry-me")
+    assert again == first
+    assert stored_count(dm) == 1
+    bobs.wait_for("chat_message")
+    time.sleep(QUIET)
+    assert len(bobs.events("chat_message")) == 1
+
+
+def test_typing_is_relayed_to_the_other_members_only(dm, alice, bob, socket_client):
+    typing_tab, other_tab, bobs = socket_client(alice), socket_client(alice), socket_client(bob)
+    assert typing_tab.call("typing", {"conversation_id": dm, "is_typing": True}, timeout=5) == {"ok": True}
+    assert bobs.wait_for("typing") == {"conversation_id": dm, "user_id": str(alice.id), "is_typing": True}
+    time.sleep(QUIET)
+    assert typing_tab.events("typing") == [] and other_tab.events("typing") == []
+
+
+def test_mark_read_sends_a_read_receipt_to_the_members(dm, alice, bob, socket_client):
+    alices, bobs = socket_client(alice), socket_client(bob)
+    message = send(alices, dm, "Read me")
+    receipt = bobs.call("mark_read", {"conversation_id": dm, "message_ids": [message["id"]]}, timeout=5)
+    assert receipt["user_id"] == str(bob.id) and receipt["last_read_message_id"] == message["id"]
+    assert alices.wait_for("read_receipt") == receipt
+    assert bobs.wait_for("read_receipt") == receipt
+
+
+def test_a_non_member_gets_error_acks_and_nothing_is_stored_or_relayed(dm, alice, bob, carol, socket_client):
+    alices, bobs, carols = socket_client(alice), socket_client(bob), socket_client(carol)
+    message = send(alices, dm, "Between us")
+    bobs.wait_for("chat_message")
+
+    assert send(carols, dm, "Let me in") == {"error": "Conversation not found", "details": {}}
+    assert carols.call("typing", {"conversation_id": dm, "is_typing": True}, timeout=5)["error"] == (
+        "Conversation not found"
+    )
+    ack = carols.call("mark_read", {"conversation_id": dm, "message_ids": [message["id"]]}, timeout=5)
+    assert ack["error"] == "Conversation not found"
+
+    time.sleep(QUIET)
+    assert stored_count(dm) == 1
+    for sock in (alices, bobs):
+        assert [event for event, _ in sock.received if event in ("typing", "read_receipt")] == []
+        assert len(sock.events("chat_message")) == 1
+    assert carols.received == []  # and she never heard the message
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"content": "no conversation", "client_id": "x"}, "conversation_id"),
+        ({"conversation_id": "not-a-uuid", "content": "x", "client_id": "x"}, "conversation_id"),
+        ({"conversation_id": str(uuid.uuid4()), "content": "no client id"}, "client_id"),
+        ({"conversation_id": str(uuid.uuid4()), "content": "x", "client_id": "x", "sender_id": "me"}, "sender_id"),
+        ({"conversation_id": str(uuid.uuid4()), "content": "x" * 5001, "client_id": "x"}, "content"),
+    ],
+)
+def test_bad_send_message_payloads_get_validation_errors(payload, field, alice, socket_client):
+    sock = socket_client(alice)
+    ack = sock.call("send_message", payload, timeout=5)
+    assert ack["error"] == "Validation failed" and field in ack["details"]
+    assert sock.connected
+
+
+def test_a_blank_message_is_refused_by_the_service(dm, alice, socket_client):
+    ack = send(socket_client(alice), dm, "   ")
+    assert ack["error"] == "Validation failed" and "content" in ack["details"]
+    assert stored_count(dm) == 0
+
+
+def test_an_offline_recipient_catches_up_in_order_after_reconnect(client, dm, alice, bob, socket_client):
+    alices, bobs = socket_client(alice), socket_client(bob)
+    first = send(alices, dm, "before")
+    last_seen = bobs.wait_for("chat_message")["id"]
+    assert last_seen == first["id"]
+    bobs.disconnect()
+
+    sent = [send(alices, dm, f"while away {number}")["id"] for number in range(1, 4)]
+
+    bobs = socket_client(bob)
+    response = client.get(
+        f"/api/chat/conversations/{dm}/messages", query_string={"after": last_seen}, headers=bearer(bob)
+    )
+    assert response.status_code == 200, response.get_json()
+    assert [m["id"] for m in response.get_json()["items"]] == sent
+    live = send(alices, dm, "after reconnect")
+    assert bobs.wait_for("chat_message") == live
+
+
+def test_a_conversation_created_while_connected_is_delivered_live(client, alice, bob, socket_client):
+    alices, bobs = socket_client(alice), socket_client(bob)
+    response = client.post(
+        "/api/chat/conversations", json={"participant_ids": [str(bob.id)], "is_group": False}, headers=bearer(alice)
+    )
+    assert response.status_code in (200, 201), response.get_json()
+    conversation_id = response.get_json()["id"]
+    ack = send(alices, conversation_id, "New DM")
+    assert bobs.wait_for("chat_message") == ack
+
+
+def test_a_removed_member_stops_receiving(client, alice, bob, carol, make_user, socket_client):
+    dave = make_user()
+    conversation, _ = chat.create_conversation(
+        alice, participant_ids=[bob.id, carol.id, dave.id], is_group=True, name="Closing"
+    )
+    conversation_id = str(conversation.id)
+    alices, carols = socket_client(alice), socket_client(carol)
+    response = client.patch(
+        f"/api/chat/conversations/{conversation_id}",
+        json={"remove_participant_ids": [str(carol.id)]},
+        headers=bearer(alice),
+    )
+    assert response.status_code == 200, response.get_json()
+    send(alices, conversation_id, "Carol is gone")
+    alices.wait_for("chat_message")
+    time.sleep(QUIET)
+    assert carols.events("chat_message") == []
