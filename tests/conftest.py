@@ -6,9 +6,11 @@ The schema is built once per session by running the Alembic migrations from empt
 
 import itertools
 import os
+import socket
 import threading
 import time
 import uuid
+from email import message_from_bytes
 from types import SimpleNamespace
 
 import pytest
@@ -234,3 +236,32 @@ def socket_client(live_server, connect_socket):
         return connect_socket(live_server.url, user, **options)
 
     return connect_client
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_sink(app_config):
+    """A real SMTP server (aiosmtpd) the app sends to; the messages it received are in `.messages`."""
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        def __init__(self):
+            self.messages = []
+            self.port = port
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            self.messages.append(message_from_bytes(envelope.content))
+            return "250 OK"
+
+    port = free_port()
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    app_config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_RETRY_DELAY=0.05)
+    yield sink
+    controller.stop()

@@ -1,10 +1,8 @@
 """`flask tasks sweep-overdue`: who is notified, once per overdue period, idempotent, dry run, concurrency, e-mail."""
 
-import socket
 import threading
 import time
 from datetime import timedelta
-from email import message_from_bytes
 
 import pytest
 import sqlalchemy as sa
@@ -182,34 +180,6 @@ def test_a_failing_sweep_exits_non_zero_and_changes_nothing(runner, scene, monke
 
 
 # --- e-mail ------------------------------------------------------------------------------------------------------
-
-
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_sink(app_config):
-    """A real SMTP server (aiosmtpd) the app sends to; the messages it received are in `.messages`."""
-    from aiosmtpd.controller import Controller
-
-    class Sink:
-        def __init__(self):
-            self.messages = []
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-            self.messages.append(message_from_bytes(envelope.content))
-            return "250 OK"
-
-    sink = Sink()
-    port = _free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    app_config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_RETRY_DELAY=0.05)
-    yield sink
-    controller.stop()
 
 
 def test_one_digest_per_user_after_commit_per_preference(smtp_sink, runner, scene):
