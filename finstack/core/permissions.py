@@ -10,6 +10,8 @@
 | bulk delete                    | no                        | yes     | yes   |
 | dashboard scope                | own (created or assigned) | all     | all   |
 | read the audit log             | no                        | yes     | yes   |
+| view any account               | no                        | yes     | yes   |
+| create/change/(de)activate users, reset passwords | no     | no      | yes   |
 | productivity report (users)    | own row only              | all     | all   |
 | team overview report           | no                        | yes     | yes   |
 | read / add comments on a task  | yes                       | yes     | yes   |
@@ -61,6 +63,11 @@ def can_delete_task(user, task):
 def own_tasks_clause(user, task_model):
     """SQL for "tasks this user created or holds" — a member's scope in aggregates."""
     return sa.or_(task_model.created_by == user.id, task_model.contact_person_id == user.id)
+
+
+def can_administer_users(user):
+    """Create accounts, change roles, reset passwords, (de)activate: admins only."""
+    return user.role == "admin"
 
 
 def can_read_audit_log(user):

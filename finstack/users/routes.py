@@ -2,7 +2,15 @@ from flask_jwt_extended import current_user
 
 from finstack.core.schemas import MessageSchema, page_of
 from finstack.users import bp, service
-from finstack.users.schemas import PasswordChange, ProfileUpdate, UserListQuery, UserOut
+from finstack.users.schemas import (
+    AdminUserCreate,
+    AdminUserUpdate,
+    PasswordChange,
+    PasswordReset,
+    ProfileUpdate,
+    UserListQuery,
+    UserOut,
+)
 
 
 @bp.get("")
@@ -37,3 +45,52 @@ def update_me(changes):
 def change_my_password(data):
     service.change_password(current_user, data["current_password"], data["new_password"])
     return {"message": "Password changed"}
+
+
+@bp.post("")
+@bp.auth_required()
+@bp.arguments(AdminUserCreate)
+@bp.response(201, UserOut)
+def create_user(data):
+    """Admins: create an account with any role and a department."""
+    return service.admin_create_user(current_user, **data)
+
+
+@bp.get("/<uuid:user_id>")
+@bp.auth_required()
+@bp.response(200, UserOut)
+def get_user(user_id):
+    """Managers and admins: any account, active or not."""
+    return service.view_user(current_user, user_id)
+
+
+@bp.patch("/<uuid:user_id>")
+@bp.auth_required()
+@bp.arguments(AdminUserUpdate)
+@bp.response(200, UserOut)
+def update_user(changes, user_id):
+    """Admins: change role, department, names, e-mail or phone. The last active admin stays an admin."""
+    return service.admin_update_user(current_user, user_id, changes)
+
+
+@bp.post("/<uuid:user_id>/reset-password")
+@bp.auth_required()
+@bp.arguments(PasswordReset)
+@bp.response(200, UserOut)
+def reset_password(data, user_id):
+    return service.admin_reset_password(current_user, user_id, data["new_password"])
+
+
+@bp.post("/<uuid:user_id>/deactivate")
+@bp.auth_required()
+@bp.response(200, UserOut)
+def deactivate(user_id):
+    """Admins: the account can no longer sign in, and its tokens and sockets stop working at once."""
+    return service.admin_set_active(current_user, user_id, False)
+
+
+@bp.post("/<uuid:user_id>/activate")
+@bp.auth_required()
+@bp.response(200, UserOut)
+def activate(user_id):
+    return service.admin_set_active(current_user, user_id, True)

@@ -86,3 +86,23 @@ class PasswordChange(BaseSchema):
 class UserListQuery(PageQuery):
     search = fields.String(validate=validate.Length(min=1, max=100))
     role = fields.String(validate=validate.OneOf(ROLES))
+
+
+DEPARTMENT = validate.Length(min=1, max=64)
+
+
+class AdminUserCreate(RegisterIn):
+    role = fields.String(load_default="member", validate=validate.OneOf(ROLES))
+    department = fields.String(allow_none=True, validate=DEPARTMENT)
+
+
+class AdminUserUpdate(NormalisedUserInput):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    department = fields.String(allow_none=True, validate=DEPARTMENT)
+    full_name = FullNameField()
+    email = EmailField()
+    phone = PhoneField()
+
+
+class PasswordReset(BaseSchema):
+    new_password = fields.String(required=True, load_only=True, validate=PASSWORD)

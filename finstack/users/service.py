@@ -4,6 +4,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from finstack import realtime
+from finstack.audit import service as audit
+from finstack.core import permissions
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
 from finstack.errors import ApiError
@@ -104,3 +106,64 @@ def list_all_users():
 def find_active(user_id):
     """The active user with this id, or None."""
     return db.session.scalar(sa.select(User).where(User.id == user_id, User.is_active.is_(True)))
+
+
+def _require_admin(actor):
+    permissions.require(permissions.can_administer_users(actor), "Only admins may manage user accounts")
+
+
+def _is_last_active_admin(user):
+    if user.role != "admin" or not user.is_active:
+        return False
+    others = db.session.scalar(
+        sa.select(sa.func.count()).where(User.role == "admin", User.is_active.is_(True), User.id != user.id)
+    )
+    return others == 0
+
+
+def view_user(actor, user_id):
+    permissions.require(permissions.sees_all_tasks(actor), "Only managers and admins may view other accounts")
+    return get_user(user_id)
+
+
+def admin_create_user(actor, **data):
+    _require_admin(actor)
+    user = create_user(**data)
+    audit.record(actor, "user.create", "user", user.id, {"username": user.username, "role": user.role})
+    db.session.commit()
+    return user
+
+
+def admin_update_user(actor, user_id, changes):
+    _require_admin(actor)
+    user = get_user(user_id)
+    if changes.get("role", "admin") != "admin" and _is_last_active_admin(user):
+        raise ApiError(409, "The last active admin cannot be demoted")
+    _ensure_unique(email=changes.get("email"), exclude_id=user.id)
+    changed = audit.diff(user, changes)
+    for field in changed:
+        setattr(user, field, changes[field])
+    if changed:
+        audit.record(actor, "user.update", "user", user.id, changed)
+    db.session.commit()
+    return user
+
+
+def admin_reset_password(actor, user_id, new_password):
+    _require_admin(actor)
+    user = get_user(user_id)
+    audit.record(actor, "user.reset_password", "user", user.id)
+    set_password(user, new_password)
+    return user
+
+
+def admin_set_active(actor, user_id, active):
+    """Activate or deactivate; deactivation ends the user's tokens and sockets at once."""
+    _require_admin(actor)
+    user = get_user(user_id)
+    if not active and user.id == actor.id:
+        raise ApiError(409, "You cannot deactivate yourself")
+    if not active and _is_last_active_admin(user):
+        raise ApiError(409, "The last active admin cannot be deactivated")
+    audit.record(actor, "user.activate" if active else "user.deactivate", "user", user.id)
+    return set_active(user, active)
