@@ -68,7 +68,7 @@ def clean_name(raw_name):
     return f"{stem}.{extension}", extension
 
 
-def _stream_to(source, path, limit):
+def stream_to(source, path, limit):
     """Copy `source` into `path` chunk by chunk; 413 as soon as more than `limit` bytes arrived."""
     size = 0
     with open(path, "xb") as target:
@@ -132,7 +132,7 @@ def add_attachment(actor, task_id, upload):
     final_path = folder / stored_name
     temp_path = folder / f".{stored_name}.part"
     try:
-        size = _stream_to(upload.stream, temp_path, max_upload_bytes())
+        size = stream_to(upload.stream, temp_path, max_upload_bytes())
         if size == 0:
             raise ApiError(400, "Validation failed", {"file": ["The file is empty."]})
         if not filetypes.content_matches(extension, temp_path):

@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 
 MIN_GROUP_MEMBERS = 2  # a group is created with 3+ people and never shrinks below 2
 TICK = timedelta(microseconds=1)
-CHUNK = 64 * 1024
 UPLOAD_SUBFOLDER = "chat"
 
 
@@ -718,21 +717,6 @@ def upload_folder():
     return task_attachments.upload_folder() / UPLOAD_SUBFOLDER
 
 
-def _stream_to(source, path, limit):
-    size = 0
-    with open(path, "xb") as target:
-        while chunk := source.read(CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(
-                    413,
-                    "File too large",
-                    {"file": [f"Files may be at most {limit // (1024 * 1024)} MB."], "max_bytes": limit},
-                )
-            target.write(chunk)
-    return size
-
-
 def add_attachment(user, conversation_id, upload):
     """Store a file in the conversation (task attachments' rules: allow-list, sniffed content, MAX_UPLOAD_MB).
 
@@ -747,7 +731,7 @@ def add_attachment(user, conversation_id, upload):
     final_path = folder / stored_name
     temp_path = folder / f".{stored_name}.part"
     try:
-        size = _stream_to(upload.stream, temp_path, task_attachments.max_upload_bytes())
+        size = task_attachments.stream_to(upload.stream, temp_path, task_attachments.max_upload_bytes())
         if size == 0:
             raise _invalid("file", "The file is empty.")
         if not filetypes.content_matches(extension, temp_path):
