@@ -1,4 +1,8 @@
-"""One error shape everywhere: `{"error": "<message>", "details": {...}}`."""
+"""One error shape everywhere: `{"error": "<message>", "code": "<stable code>", "details": {...}}`.
+
+`code` is for programs (a front end branches on it), `error` for people. Codes come from one table, `ERROR_CODES`;
+an error that names no code gets its status's default (`STATUS_CODES`). Socket.IO refusals and acks use the same codes.
+"""
 
 import logging
 
@@ -16,19 +20,74 @@ log = logging.getLogger(__name__)
 _LOCATIONS = ("json", "query", "querystring", "form", "files", "view_args", "path", "headers")
 
 
-class ApiError(Exception):
-    """Raised by services and routes; rendered as the error shape with `status`."""
+# Every code a client may see, with what it means. The README and the OpenAPI spec list this table.
+ERROR_CODES = {
+    "validation_failed": "The request's body, query string or form did not validate; `details` names the fields",
+    "malformed_json": "The body is not valid JSON",
+    "unsupported_media_type": "The body was sent with a Content-Type this endpoint does not read",
+    "bad_request": "The request cannot be served as sent",
+    "token_missing": "No access token was sent",
+    "token_invalid": "The token is not one this server issued, or is of the wrong type",
+    "token_expired": "The token has expired: refresh it or sign in again",
+    "token_revoked": "The token was revoked (logout, password change, refresh-token reuse)",
+    "user_inactive": "The token's account is missing or deactivated",
+    "fresh_token_required": "This action needs a token from a fresh sign-in",
+    "invalid_credentials": "Wrong username/e-mail or password",
+    "unauthorized": "Authentication is required",
+    "forbidden": "You are signed in but may not do this",
+    "account_inactive": "The account is deactivated",
+    "not_found": "No such resource (or you may not know it exists)",
+    "method_not_allowed": "The endpoint does not accept this HTTP method",
+    "conflict": "The request conflicts with the stored data (a duplicate, a rule such as the last admin)",
+    "version_conflict": "The record was changed by someone else since you read it; reload and retry",
+    "payload_too_large": "The body or the file is larger than allowed",
+    "unprocessable": "The request is well-formed but cannot be processed",
+    "rate_limited": "Too many requests; wait for Retry-After seconds",
+    "internal_error": "An unexpected server error; `details.request_id` identifies it in the logs",
+    "service_unavailable": "A service the server needs is unavailable",
+}
 
-    def __init__(self, status, message, details=None, headers=None):
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def code_for(status, message=None):
+    """The default code of an error with `status` (validation failures have their own)."""
+    if status == 400 and message == "Validation failed":
+        return "validation_failed"
+    return STATUS_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
+
+
+class ApiError(Exception):
+    """Raised by services and routes; rendered as the error shape with `status` and `code` (default: by status)."""
+
+    def __init__(self, status, message, details=None, headers=None, code=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.details = details or {}
         self.headers = headers or {}
+        self.code = code or code_for(status, message)
 
 
-def error_response(status, message, details=None, headers=None):
-    response = jsonify({"error": message, "details": details or {}})
+def error_body(message, code, details=None):
+    return {"error": message, "code": code, "details": details or {}}
+
+
+def error_response(status, message, details=None, headers=None, code=None):
+    response = jsonify(error_body(message, code or code_for(status, message), details))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -53,7 +112,7 @@ def _handle_api_error(error):
     db.session.rollback()  # whatever the request wrote before the error must not be committed later
     if error.status >= 500:
         log.error("API error %s: %s", error.status, error.message)
-    return error_response(error.status, error.message, error.details, error.headers)
+    return error_response(error.status, error.message, error.details, error.headers, error.code)
 
 
 def _handle_validation_error(error):
@@ -67,7 +126,7 @@ def _handle_http_exception(error):
     if messages is not None:
         details = _flatten_locations(messages)
         if details == {"_schema": ["Invalid JSON body."]}:
-            return error_response(400, "Malformed JSON body", details)
+            return error_response(400, "Malformed JSON body", details, code="malformed_json")
         return error_response(400, "Validation failed", details, data.get("headers"))
     headers = {}
     if error.code == 405 and error.valid_methods:
@@ -86,7 +145,7 @@ def _handle_integrity_error(error):
 
 def _handle_stale_data(error):
     db.session.rollback()
-    return error_response(409, "The record was changed by someone else; reload and try again")
+    return error_response(409, "The record was changed by someone else; reload and try again", code="version_conflict")
 
 
 def _handle_unexpected(error):
@@ -106,34 +165,34 @@ def register_error_handlers(app):
 
 @jwt.unauthorized_loader
 def _missing_token(reason):
-    return error_response(401, "Missing or malformed authorization token", {"reason": reason})
+    return error_response(401, "Missing or malformed authorization token", {"reason": reason}, code="token_missing")
 
 
 @jwt.invalid_token_loader
 def _invalid_token(reason):
-    return error_response(401, "Invalid token", {"reason": reason})
+    return error_response(401, "Invalid token", {"reason": reason}, code="token_invalid")
 
 
 @jwt.expired_token_loader
 def _expired_token(header, payload):
-    return error_response(401, "Token has expired")
+    return error_response(401, "Token has expired", code="token_expired")
 
 
 @jwt.revoked_token_loader
 def _revoked_token(header, payload):
-    return error_response(401, "Token has been revoked")
+    return error_response(401, "Token has been revoked", code="token_revoked")
 
 
 @jwt.user_lookup_error_loader
 def _unknown_user(header, payload):
-    return error_response(401, "Token no longer valid: the account is missing or deactivated")
+    return error_response(401, "Token no longer valid: the account is missing or deactivated", code="user_inactive")
 
 
 @jwt.needs_fresh_token_loader
 def _needs_fresh(header, payload):
-    return error_response(401, "Fresh login required")
+    return error_response(401, "Fresh login required", code="fresh_token_required")
 
 
 @jwt.token_verification_failed_loader
 def _verification_failed(header, payload):
-    return error_response(401, "Token verification failed")
+    return error_response(401, "Token verification failed", code="token_invalid")

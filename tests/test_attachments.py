@@ -193,7 +193,7 @@ def audit_entries(action):
 
 def assert_refused(response, status=400):
     assert response.status_code == status, response.json
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     assert "file" in response.json["details"]
 
 
@@ -291,7 +291,7 @@ def test_unknown_task_or_attachment_is_404(client, auth_headers, task_id, creato
     assert client.get(files_url(missing), headers=headers).status_code == 404
     response = upload(client, headers, missing, "a.txt", b"orphan?")
     assert response.status_code == 404
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     for task, attachment in ((missing, existing["id"]), (task_id, missing), (other_task, existing["id"])):
         assert client.get(files_url(task, attachment, download=True), headers=headers).status_code == 404
         assert client.delete(files_url(task, attachment), headers=headers).status_code == 404
@@ -304,7 +304,7 @@ def test_download_of_a_file_missing_on_disk_is_404(client, auth_headers, task_id
     (upload_folder / rows()[0].stored_name).unlink()
     response = client.get(existing["download_url"], headers=auth_headers(creator))
     assert response.status_code == 404
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
 
 
 # --- what is refused ------------------------------------------------------------------------------------------------
@@ -420,7 +420,7 @@ def test_a_body_over_max_content_length_is_413_in_the_error_shape(app_config, ma
         task = create_task(client, headers)
         response = upload(client, headers, task, "huge.txt", b"a" * (3 * MB))
         assert response.status_code == 413
-        assert set(response.json) == {"error", "details"}
+        assert set(response.json) == {"error", "code", "details"}
         assert rows() == []
         assert files_in(tmp_path / "small") == []
         db.session.remove()
@@ -528,7 +528,7 @@ def test_a_failed_commit_leaves_no_file_and_no_row(client, auth_headers, task_id
     monkeypatch.undo()
 
     assert response.status_code == 500
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     assert rows() == []
     assert files_in(upload_folder) == []
     assert notifications() == []

@@ -91,7 +91,7 @@ def test_a_non_member_gets_error_acks_and_nothing_is_stored_or_relayed(dm, alice
     message = send(alices, dm, "Between us")
     bobs.wait_for("chat_message")
 
-    assert send(carols, dm, "Let me in") == {"error": "Conversation not found", "details": {}}
+    assert send(carols, dm, "Let me in") == {"error": "Conversation not found", "code": "not_found", "details": {}}
     assert carols.call("typing", {"conversation_id": dm, "is_typing": True}, timeout=5)["error"] == (
         "Conversation not found"
     )

@@ -216,7 +216,7 @@ def test_unknown_task_or_comment_is_404(client, auth_headers, task_id, creator):
     ):
         patched = client.patch(url, json={"content": "changed"}, headers=headers)
         assert patched.status_code == 404
-        assert set(patched.json) == {"error", "details"}
+        assert set(patched.json) == {"error", "code", "details"}
         assert client.delete(url, headers=headers).status_code == 404
     assert client.get(comments_url(task_id), headers=headers).json["items"][0]["content"] == comment["content"]
 
@@ -251,7 +251,7 @@ def test_only_the_author_may_edit(client, auth_headers, make_user, task_id, outs
         comments_url(task_id, comment["id"]), json={"content": "not yours"}, headers=auth_headers(make_user(role=role))
     )
     assert response.status_code == 403
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     assert client.get(comments_url(task_id), headers=auth_headers(outsider)).json["items"][0]["content"] == "mine"
     assert audit_entries("comment.update") == []
 

@@ -216,7 +216,7 @@ def test_ties_are_ordered_by_name(client, auth_headers, admin, make_user):
 def test_bad_limit_is_rejected(client, auth_headers, admin, value):
     response = client.get(URL, query_string={"limit": value}, headers=auth_headers(admin))
     assert response.status_code == 400, response.json
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     assert "limit" in response.json["details"]
 
 
@@ -229,7 +229,7 @@ def test_unknown_query_parameter_is_rejected(client, auth_headers, admin):
 def test_needs_a_token(client):
     response = client.get(URL)
     assert response.status_code == 401
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
 
 
 def test_overdue_counts_only_active_tasks_past_their_time(client, auth_headers, admin):

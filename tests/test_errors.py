@@ -1,6 +1,6 @@
 """Bad input of every kind gets the one error shape and a 4xx, never a 5xx.
 
-Shape: `{"error": "<message>", "details": {...}}`.
+Shape: `{"error": "<message>", "code": "<code>", "details": {...}}`.
 """
 
 import uuid
@@ -23,7 +23,7 @@ def assert_error(response, status, *fields):
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json, response.get_data(as_text=True)
     body = response.get_json()
-    assert set(body) == {"error", "details"}, body
+    assert set(body) == {"error", "code", "details"}, body
     assert isinstance(body["error"], str) and body["error"]
     assert isinstance(body["details"], dict)
     for field in fields:

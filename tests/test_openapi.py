@@ -200,10 +200,11 @@ def test_every_endpoint_documents_the_error_shape(spec):
     for method, path, operation in operations(spec):
         schema = json_schema(spec, operation["responses"]["default"])
         assert schema is not None, f"{method} {path} has no default error response"
-        assert set(schema["properties"]) == {"error", "details"}
+        assert set(schema["properties"]) == {"error", "code", "details"}
         for code, response in operation["responses"].items():
             if code.startswith("4"):
-                assert set(json_schema(spec, response)["properties"]) == {"error", "details"}, (method, path, code)
+                error_fields = set(json_schema(spec, response)["properties"])
+                assert error_fields == {"error", "code", "details"}, (method, path, code)
 
 
 def test_every_reference_resolves(spec):

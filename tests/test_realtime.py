@@ -255,7 +255,7 @@ def test_bad_payloads_get_an_error_ack_and_the_socket_lives_on(payload, details_
 def test_join_task_for_an_unknown_task_is_refused(member, socket_client):
     sock = socket_client(member)
     ack = sock.call("join_task", {"task_id": "00000000-0000-0000-0000-000000000000"}, timeout=5)
-    assert ack == {"error": "Task not found", "details": {}}
+    assert ack == {"error": "Task not found", "code": "not_found", "details": {}}
 
 
 def test_join_task_is_refused_when_the_user_may_not_read_the_task(admin, member, socket_client, monkeypatch):

@@ -208,7 +208,7 @@ def test_member_sees_only_themselves(client, auth_headers, team):
     assert own.status_code == 200 and len(own.json["items"]) == 1
     other = client.get(PRODUCTIVITY, query_string={"user_id": bob.id}, headers=auth_headers(alice))
     assert other.status_code == 403
-    assert set(other.json) == {"error", "details"}
+    assert set(other.json) == {"error", "code", "details"}
 
 
 @pytest.mark.parametrize("role", ["manager", "admin"])

@@ -57,7 +57,7 @@ def task_id(client, auth_headers, people):
 
 def assert_forbidden(response):
     assert response.status_code == 403, response.json
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
 
 
 @pytest.mark.parametrize("actor", ACTORS)

@@ -105,7 +105,7 @@ def list_ids(client, headers, **query):
 
 def assert_validation_error(response, *fields):
     assert response.status_code == 400, response.json
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     for field in fields:
         assert field in response.json["details"], response.json
         assert response.json["details"][field], response.json
@@ -262,7 +262,7 @@ def test_create_accepts_longest_allowed_strings(client, headers, field, value):
 def test_create_rejects_malformed_json(client, headers):
     response = client.post("/api/tasks", data="{not json", content_type="application/json", headers=headers)
     assert response.status_code == 400
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     assert task_count() == 0
 
 
@@ -291,7 +291,7 @@ def test_members_assign_to_any_active_user_but_an_admin(client, headers, create_
     body = {"entity_name": "Acme", "task_type": "Call", "task_time": FUTURE, "contact_person_id": str(admin.id)}
     response = client.post("/api/tasks", json=body, headers=headers)
     assert response.status_code == 403, response.json
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     assert task_count() == 2
     assert create_task(manager, contact_person_id=str(admin.id))["contact_person"] == brief(admin)
     assert create_task(admin, contact_person_id=str(admin.id))["contact_person"] == brief(admin)
@@ -348,7 +348,7 @@ PROTECTED = [
 def test_task_endpoints_need_a_token(client, method, path):
     response = getattr(client, method)(path, json={"status": "closed"})
     assert response.status_code == 401
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
@@ -778,7 +778,7 @@ def test_unknown_task_is_404(client, headers, create_task, method, suffix, body,
     create_task()
     response = getattr(client, method)(f"/api/tasks/{task_id}{suffix}", json=body, headers=headers)
     assert response.status_code == 404
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
 
 
 def test_get_one_task(client, headers, create_task):
@@ -892,7 +892,7 @@ def test_put_rejects_bad_body(client, headers, create_task, body):
     created = create_task(note="original")
     response = client.put(f"/api/tasks/{created['id']}", json=body, headers=headers)
     assert response.status_code == 400, response.json
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     assert response.json["details"]
     row = stored(created["id"])
     assert (row.note, row.version, row.status, row.entity_name) == ("original", 1, "open", "Acme Ltd")
@@ -962,7 +962,7 @@ def test_patch_status_rejects_bad_body(client, headers, create_task, body):
     task_id = create_task()["id"]
     response = client.patch(f"/api/tasks/{task_id}/status", json=body, headers=headers)
     assert response.status_code == 400, response.json
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     row = stored(task_id)
     assert (row.status, row.version) == ("open", 1)
 
@@ -989,7 +989,7 @@ def test_stale_version_is_refused_with_409(client, headers, create_task):
     ):
         response = getattr(client, method)(f"/api/tasks/{task_id}{suffix}", json=body, headers=headers)
         assert response.status_code == 409, response.json
-        assert set(response.json) == {"error", "details"}
+        assert set(response.json) == {"error", "code", "details"}
         assert response.json["details"] == {"current_version": 2}
     row = stored(task_id)
     assert (row.note, row.status, row.version, row.priority) == ("original", "open", 2, "high")
@@ -1144,7 +1144,7 @@ def test_bulk_rejects_bad_body(client, auth_headers, manager, member, body):
         body = {**body, "task_ids": real}
     response = client.post("/api/tasks/bulk-status", json=body, headers=auth_headers(manager))
     assert response.status_code == 400, response.json
-    assert set(response.json) == {"error", "details"}
+    assert set(response.json) == {"error", "code", "details"}
     assert response.json["details"]
     row = stored(real)
     assert (row.status, row.version) == ("open", 1)

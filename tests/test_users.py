@@ -13,7 +13,7 @@ def assert_error(response, status, *fields):
     """The one error shape, with a non-empty message list for each of `fields`."""
     assert response.status_code == status, response.get_data(as_text=True)
     body = response.get_json()
-    assert set(body) == {"error", "details"}, body
+    assert set(body) == {"error", "code", "details"}, body
     assert isinstance(body["error"], str) and body["error"]
     assert isinstance(body["details"], dict)
     for field in fields:

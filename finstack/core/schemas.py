@@ -45,7 +45,11 @@ class BaseSchema(Schema):
 
 
 class ErrorSchema(Schema):
-    error = fields.String(required=True, metadata={"description": "What went wrong"})
+    error = fields.String(required=True, metadata={"description": "What went wrong, for people"})
+    code = fields.String(
+        required=True,
+        metadata={"description": "Stable machine-readable code, for programs (see the README's error table)"},
+    )
     details = fields.Dict(metadata={"description": "Per-field messages or extra context"})
 
 

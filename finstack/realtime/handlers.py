@@ -6,15 +6,16 @@ import logging
 from flask import request, session
 from marshmallow import ValidationError
 
-from finstack.errors import ApiError
+from finstack.errors import ApiError, code_for, error_body
 from finstack.extensions import db
 from finstack.realtime import service
 
 log = logging.getLogger(__name__)
 
 
-def error_ack(message, details=None):
-    return {"error": message, "details": details or {}}
+def error_ack(message, details=None, code=None):
+    """The REST error shape as an ack: `{"error", "code", "details"}`."""
+    return error_body(message, code or code_for(400, message), details)
 
 
 def client_event(schema=None):
@@ -43,11 +44,11 @@ def client_event(schema=None):
                 return error_ack("Validation failed", details)
             except ApiError as error:
                 db.session.rollback()
-                return error_ack(error.message, error.details)
+                return error_ack(error.message, error.details, error.code)
             except Exception:
                 db.session.rollback()
                 log.exception("Socket event %s from %s failed", fn.__name__, getattr(request, "sid", None))
-                return error_ack("Internal server error")
+                return error_ack("Internal server error", code="internal_error")
             finally:
                 db.session.remove()
 

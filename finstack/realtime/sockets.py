@@ -53,7 +53,7 @@ def on_connect(auth=None):
         raise Refused(error.message, {"error": error.message, "code": error.code}) from None
     except Exception:
         log.exception("Socket connect failed")
-        raise Refused("Internal server error", {"error": "Internal server error", "code": "server_error"}) from None
+        raise Refused("Internal server error", {"error": "Internal server error", "code": "internal_error"}) from None
     finally:
         db.session.remove()
 
