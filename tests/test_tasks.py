@@ -773,7 +773,7 @@ def test_sort_applies_before_paging(client, headers, sort_rows):
         ("patch", "/status", {"status": "closed"}),
     ],
 )
-@pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "not-a-uuid", "123"])
+@pytest.mark.parametrize("task_id", ["8d0f2a3e-1c4b-4f6a-9e2d-5b7c8a9d0e1f", "not-a-uuid", "123"])
 def test_unknown_task_is_404(client, headers, create_task, method, suffix, body, task_id):
     create_task()
     response = getattr(client, method)(f"/api/tasks/{task_id}{suffix}", json=body, headers=headers)
