@@ -6,6 +6,7 @@ from dotenv import load_dotenv
 from flask import Flask
 
 from finstack.config import load_config
+from finstack.core.json_provider import FinStackJSONProvider
 from finstack.errors import register_error_handlers
 from finstack.extensions import api, cors, db, jwt, migrate, socketio
 from finstack.realtime.origins import origin_checker
@@ -17,6 +18,7 @@ def create_app(config=None):
     """Build the app. `config` is a dict laid over the environment's configuration."""
     load_dotenv()
     app = Flask(__name__)
+    app.json = FinStackJSONProvider(app)
     load_config(app, config)
     register_extensions(app)
     register_blueprints(app)
