@@ -6,17 +6,35 @@ from dotenv import load_dotenv
 from flask import Flask
 
 from finstack.config import load_config
+from finstack.core.json_provider import FinStackJSONProvider
 from finstack.errors import register_error_handlers
 from finstack.extensions import api, cors, db, jwt, migrate, socketio
 from finstack.realtime.origins import origin_checker
 
 MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
 
+# Response headers a browser front end may read (CORS hides all but a few by default): file names of downloads,
+# when to retry, the request id to quote in a bug report, and the rate-limit counters in both spellings.
+CORS_EXPOSED_HEADERS = [
+    "Content-Disposition",
+    "Retry-After",
+    "X-Request-ID",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+]
+CORS_MAX_AGE = 600  # seconds a browser may cache a preflight answer
+
 
 def create_app(config=None):
     """Build the app. `config` is a dict laid over the environment's configuration."""
     load_dotenv()
     app = Flask(__name__)
+    app.json = FinStackJSONProvider(app)
     load_config(app, config)
     register_extensions(app)
     register_blueprints(app)
@@ -30,7 +48,12 @@ def register_extensions(app):
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIRECTORY, render_as_batch=True)
     jwt.init_app(app)
-    cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}})
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+        expose_headers=CORS_EXPOSED_HEADERS,
+        max_age=CORS_MAX_AGE,
+    )
     api.init_app(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     # With REDIS_URL the message queue carries every emit to every process (gunicorn processes, the CLI).

@@ -2,6 +2,8 @@
 
 `code` is for programs (a front end branches on it), `error` for people. Codes come from one table, `ERROR_CODES`;
 an error that names no code gets its status's default (`STATUS_CODES`). Socket.IO refusals and acks use the same codes.
+The table lives in `finstack.core.error_codes` (so the OpenAPI schema can list it) and is re-exported here.
+No handler passes an exception's own text to the client: messages are ours, the exception goes to the log.
 """
 
 import logging
@@ -12,55 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from finstack.core.error_codes import ERROR_CODES, STATUS_CODES
 from finstack.extensions import db, jwt
 
 log = logging.getLogger(__name__)
 
 # webargs reports errors per request location; the client only needs the fields.
 _LOCATIONS = ("json", "query", "querystring", "form", "files", "view_args", "path", "headers")
-
-
-# Every code a client may see, with what it means. The README and the OpenAPI spec list this table.
-ERROR_CODES = {
-    "validation_failed": "The request's body, query string or form did not validate; `details` names the fields",
-    "malformed_json": "The body is not valid JSON",
-    "unsupported_media_type": "The body was sent with a Content-Type this endpoint does not read",
-    "bad_request": "The request cannot be served as sent",
-    "token_missing": "No access token was sent",
-    "token_invalid": "The token is not one this server issued, or is of the wrong type",
-    "token_expired": "The token has expired: refresh it or sign in again",
-    "token_revoked": "The token was revoked (logout, password change, refresh-token reuse)",
-    "user_inactive": "The token's account is missing or deactivated",
-    "fresh_token_required": "This action needs a token from a fresh sign-in",
-    "invalid_credentials": "Wrong username/e-mail or password",
-    "unauthorized": "Authentication is required",
-    "forbidden": "You are signed in but may not do this",
-    "account_inactive": "The account is deactivated",
-    "not_found": "No such resource (or you may not know it exists)",
-    "method_not_allowed": "The endpoint does not accept this HTTP method",
-    "conflict": "The request conflicts with the stored data (a duplicate, a rule such as the last admin)",
-    "version_conflict": "The record was changed by someone else since you read it; reload and retry",
-    "payload_too_large": "The body or the file is larger than allowed",
-    "unprocessable": "The request is well-formed but cannot be processed",
-    "rate_limited": "Too many requests; wait for Retry-After seconds",
-    "internal_error": "An unexpected server error; `details.request_id` identifies it in the logs",
-    "service_unavailable": "A service the server needs is unavailable",
-}
-
-STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
-}
 
 
 def code_for(status, message=None):
@@ -80,6 +40,8 @@ class ApiError(Exception):
         self.details = details or {}
         self.headers = headers or {}
         self.code = code or code_for(status, message)
+        if self.code not in ERROR_CODES:
+            raise ValueError(f"Unknown error code {self.code!r}: add it to ERROR_CODES")
 
 
 def error_body(message, code, details=None):
@@ -134,7 +96,8 @@ def _handle_http_exception(error):
     details = {}
     if error.code == 413:
         details = {"max_bytes": current_app.config.get("MAX_CONTENT_LENGTH")}
-    return error_response(error.code, error.description or error.name, details, headers)
+    # The class's own description, never the instance's: that one may carry an exception's text.
+    return error_response(error.code, type(error).description or error.name, details, headers)
 
 
 def _handle_integrity_error(error):
@@ -165,12 +128,16 @@ def register_error_handlers(app):
 
 @jwt.unauthorized_loader
 def _missing_token(reason):
-    return error_response(401, "Missing or malformed authorization token", {"reason": reason}, code="token_missing")
+    log.debug("No usable token: %s", reason)
+    return error_response(
+        401, "Missing or malformed token: send the header Authorization: Bearer <access token>", code="token_missing"
+    )
 
 
 @jwt.invalid_token_loader
 def _invalid_token(reason):
-    return error_response(401, "Invalid token", {"reason": reason}, code="token_invalid")
+    log.debug("Invalid token: %s", reason)  # the decoder's words stay in the log
+    return error_response(401, "Invalid token", code="token_invalid")
 
 
 @jwt.expired_token_loader

@@ -497,7 +497,12 @@ def test_send_and_read_messages(api, alice, bob, emitted):
     assert emitted == [("chat_message", message, f"conversation:{conversation_id}")]
     listing = api(bob, "GET", f"/conversations/{conversation_id}/messages")
     assert listing.json["items"] == [message]
-    assert listing.json["pagination"]["total"] == 1
+    assert listing.json["cursor"] == {
+        "limit": 50,
+        "has_more": False,
+        "oldest_id": message["id"],
+        "newest_id": message["id"],
+    }
     conversation = api(bob, "GET", f"/conversations/{conversation_id}").json
     assert conversation["last_message_at"] == message["created_at"]
 
@@ -590,32 +595,35 @@ def test_cursors_page_without_gaps_or_duplicates(api, app, alice, bob):
 
     latest = api(bob, "GET", f"{path}?limit=5").json
     assert [m["id"] for m in latest["items"]] == expected[-5:]
-    assert latest["pagination"]["total"] == 20
+    assert latest["cursor"] == {"limit": 5, "has_more": True, "oldest_id": expected[-5], "newest_id": expected[-1]}
+    assert "pagination" not in latest  # no page numbers it could not serve
 
     # Backwards with `before`, each page oldest → newest.
     pages, before = [], None
     while True:
         query = f"?per_page=3&before={before}" if before else "?per_page=3"
         body = api(bob, "GET", path + query).json
-        if not body["items"]:
-            break
         pages.insert(0, [m["id"] for m in body["items"]])
-        before = body["items"][0]["id"]
+        if not body["cursor"]["has_more"]:
+            break
+        before = body["cursor"]["oldest_id"]
     assert [message_id for page in pages for message_id in page] == expected
+    assert len(pages) == 7  # 20 messages by 3: the last page read holds the 2 oldest, and says nothing more
 
     # Forwards with `after` (catch-up), from the first message.
     seen, after = [expected[0]], expected[0]
     while True:
         body = api(bob, "GET", f"{path}?limit=4&after={after}").json
         seen += [m["id"] for m in body["items"]]
-        if body["pagination"]["total"] <= 4:
+        if not body["cursor"]["has_more"]:
             break
-        after = body["items"][-1]["id"]
+        after = body["cursor"]["newest_id"]
     assert seen == expected
 
     between = api(bob, "GET", f"{path}?after={expected[3]}&before={expected[9]}&limit=100").json
     assert [m["id"] for m in between["items"]] == expected[4:9]
-    assert api(bob, "GET", f"{path}?after={expected[-1]}").json["items"] == []
+    caught_up = api(bob, "GET", f"{path}?after={expected[-1]}").json
+    assert caught_up == {"items": [], "cursor": {"limit": 50, "has_more": False, "oldest_id": None, "newest_id": None}}
 
 
 def test_cursor_validation(api, alice, bob, carol):

@@ -88,18 +88,21 @@ def test_upload_send_and_download(api, alice, bob, conversation_id, chat_folder)
     response = upload(api, alice, conversation_id, "Q3 chart.PNG", data)
     assert response.status_code == 201
     attachment = response.json
+    # The same names as a task attachment's, the parent id aside.
     assert set(attachment) == {
         "id",
         "conversation_id",
-        "uploaded_by",
-        "file_name",
+        "uploader_id",
+        "uploader",
+        "original_name",
         "content_type",
-        "size",
+        "size_bytes",
         "created_at",
         "download_url",
     }
-    assert attachment["file_name"] == "Q3_chart.png"
-    assert attachment["content_type"] == "image/png" and attachment["size"] == len(data)
+    assert attachment["original_name"] == "Q3_chart.png"
+    assert attachment["content_type"] == "image/png" and attachment["size_bytes"] == len(data)
+    assert attachment["uploader_id"] == str(alice.id) and attachment["uploader"]["id"] == str(alice.id)
     download_url = f"/api/chat/conversations/{conversation_id}/attachments/{attachment['id']}/download"
     assert attachment["download_url"] == download_url
     stored = files_in(chat_folder)
@@ -163,7 +166,7 @@ def test_exactly_the_limit_is_accepted(api, alice, conversation_id):
 def test_a_traversal_name_is_harmless(api, alice, conversation_id, chat_folder, app):
     response = upload(api, alice, conversation_id, "../../../etc/passwd.txt", b"root:x:0:0\n")
     assert response.status_code == 201
-    assert response.json["file_name"] == "passwd.txt"
+    assert response.json["original_name"] == "passwd.txt"
     (stored,) = files_in(chat_folder)
     assert (chat_folder / stored).read_bytes() == b"root:x:0:0\n"
     assert not (Path(app.config["UPLOAD_FOLDER"]).parent / "etc").exists()

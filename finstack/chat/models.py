@@ -106,6 +106,8 @@ class ChatAttachment(db.Model):
     size: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
 
+    uploader = relationship("User", foreign_keys=[uploaded_by], lazy="joined")
+
 
 class Message(db.Model):
     __tablename__ = "messages"

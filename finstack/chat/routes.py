@@ -13,6 +13,7 @@ from finstack.chat.schemas import (
     ConversationOut,
     ConversationUpdate,
     MessageCreate,
+    MessageCursorPage,
     MessageOut,
     MessageQuery,
     PinOut,
@@ -105,9 +106,12 @@ def mark_read(data, conversation_id):
 @bp.get("/conversations/<uuid:conversation_id>/messages")
 @bp.auth_required()
 @bp.arguments(MessageQuery, location="query")
-@bp.response(200, page_of(MessageOut))
+@bp.response(200, MessageCursorPage)
 def list_messages(query, conversation_id):
-    """Messages oldest → newest: the latest ones, or those just `before` / `after` a message id."""
+    """Messages oldest → newest: the latest ones, or those just `before` / `after` a message id.
+
+    Paged by cursor, not by page number: `cursor.has_more` says whether more lie beyond, `cursor.oldest_id` and
+    `cursor.newest_id` are the ids to send as `before` and `after` next."""
     limit = query.get("limit") or query.get("per_page") or DEFAULT_MESSAGES
     return service.list_messages(
         current_user, conversation_id, before=query.get("before"), after=query.get("after"), limit=limit

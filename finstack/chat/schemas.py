@@ -1,5 +1,5 @@
 from flask_smorest.fields import Upload
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from finstack.attachments.filetypes import ALLOWED_EXTENSIONS
 from finstack.chat import URL_PREFIX
@@ -26,12 +26,17 @@ USER_IDS = fields.List(fields.UUID(), validate=validate.Length(max=MAX_PARTICIPA
 
 
 class ChatAttachmentOut(BaseSchema):
+    """A chat file, named field for field like a task attachment (`AttachmentOut`), the parent id aside."""
+
     id = fields.UUID()
     conversation_id = fields.UUID()
-    uploaded_by = fields.UUID()
-    file_name = fields.String(metadata={"description": "The upload's name, sanitised; used for downloads"})
+    uploader_id = fields.UUID(attribute="uploaded_by")
+    uploader = fields.Nested(UserBrief)
+    original_name = fields.String(
+        attribute="file_name", metadata={"description": "The upload's name, sanitised; used for downloads"}
+    )
     content_type = fields.String()
-    size = fields.Integer()
+    size_bytes = fields.Integer(attribute="size")
     created_at = AwareDateTime()
     download_url = fields.Function(
         # Built by hand, not url_for: message dumps are also made for socket events, outside any request.
@@ -58,6 +63,30 @@ class MessageOut(BaseSchema):
     pinned_by = fields.UUID(allow_none=True)
     pinned_at = AwareDateTime(allow_none=True)
     created_at = AwareDateTime()
+
+
+class MessageCursor(Schema):
+    limit = fields.Integer(required=True, metadata={"description": "The page size asked for (`limit` or `per_page`)"})
+    has_more = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "More messages lie beyond this page in the direction read: older ones (latest page, "
+            "`before`), newer ones (`after`)"
+        },
+    )
+    oldest_id = fields.UUID(
+        required=True, allow_none=True, metadata={"description": "The first item's id: send it as `before` for older"}
+    )
+    newest_id = fields.UUID(
+        required=True, allow_none=True, metadata={"description": "The last item's id: send it as `after` for newer"}
+    )
+
+
+class MessageCursorPage(Schema):
+    """Messages page by cursor, not by page number: `{"items", "cursor"}` instead of `{"items", "pagination"}`."""
+
+    items = fields.List(fields.Nested(MessageOut), required=True)
+    cursor = fields.Nested(MessageCursor, required=True)
 
 
 class ConversationBrief(BaseSchema):

@@ -542,11 +542,12 @@ def _cursor(conversation_id, message_id, field):
 
 
 def list_messages(user, conversation_id, *, before=None, after=None, limit=50):
-    """Up to `limit` messages, oldest → newest.
+    """Up to `limit` messages, oldest → newest, in the cursor envelope `{"items", "cursor"}`.
 
     No cursor: the latest ones. `before=<id>`: the ones just before that message. `after=<id>`: the ones just
-    after it (catch-up: repeat with the last id until `total` ≤ `limit`). Both: the first ones after `after`
-    that are also before `before`. `pagination.total` counts every message the cursors select.
+    after it (catch-up: repeat with `cursor.newest_id` while `cursor.has_more`). Both: the first ones after `after`
+    that are also before `before`. `has_more` says whether more messages lie beyond this page in the direction
+    read (older ones, or with `after` newer ones); it is found by reading one message more than `limit`.
     """
     conversation = require_member(user, conversation_id)
     position = sa.tuple_(Message.created_at, Message.id)
@@ -555,14 +556,24 @@ def list_messages(user, conversation_id, *, before=None, after=None, limit=50):
         conditions.append(position < _cursor(conversation.id, before, "before"))
     if after is not None:
         conditions.append(position > _cursor(conversation.id, after, "after"))
-    statement = sa.select(Message).where(*conditions)
+    statement = sa.select(Message).where(*conditions).limit(limit + 1)
     if after is not None:
-        items = db.session.scalars(statement.order_by(Message.created_at, Message.id).limit(limit)).all()
+        items = db.session.scalars(statement.order_by(Message.created_at, Message.id)).all()
+        has_more = len(items) > limit
+        items = items[:limit]
     else:
-        newest_first = statement.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
-        items = list(reversed(db.session.scalars(newest_first).all()))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(*conditions))
-    return _envelope(items, page=1, per_page=limit, total=total)
+        items = db.session.scalars(statement.order_by(Message.created_at.desc(), Message.id.desc())).all()
+        has_more = len(items) > limit
+        items = list(reversed(items[:limit]))
+    return {
+        "items": items,
+        "cursor": {
+            "limit": limit,
+            "has_more": has_more,
+            "oldest_id": items[0].id if items else None,
+            "newest_id": items[-1].id if items else None,
+        },
+    }
 
 
 def _mark_read(user, conversation_id, message_ids=None):

@@ -1,23 +1,34 @@
 """Marshmallow base schemas and fields shared by every domain."""
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from werkzeug.datastructures import FileStorage
+
+from finstack.core.error_codes import ERROR_CODES
 
 MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 
 
-def _has_nul(value):
-    """Whether `value`, or any key or string nested in it, holds a NUL character."""
+# Text PostgreSQL cannot store: NUL, and UTF-16 surrogates (a lone one survives JSON decoding; a valid pair does not).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Text must not contain NUL characters or unpaired UTF-16 surrogates."
+
+
+def has_unstorable_text(value):
+    """Whether `value`, or any key, string or uploaded file name nested in it, holds text the database cannot store."""
     pending = [value]
     while pending:  # a loop, not recursion: input may be nested as deep as the JSON decoder allows
         item = pending.pop()
         if isinstance(item, str):
-            if "\x00" in item:
+            if UNSTORABLE.search(item):
                 return True
+        elif isinstance(item, FileStorage):
+            pending.append(item.filename or "")
         elif isinstance(item, Mapping):
             pending.extend(item.keys())
             pending.extend(item.values())
@@ -26,21 +37,37 @@ def _has_nul(value):
     return False
 
 
-class BaseSchema(Schema):
-    """Every schema rejects fields it does not know, and text holding NUL characters.
+def unstorable_text_errors(data):
+    """Marshmallow-style messages naming each top-level field of `data` that holds unstorable text (else `{}`).
 
-    PostgreSQL cannot store NUL in text (the driver raises), so it is refused as bad input everywhere.
+    A bad key, or bad data that is not an object, is reported under `_schema`.
+    """
+    if not isinstance(data, Mapping):
+        return {"_schema": [UNSTORABLE_MESSAGE]} if has_unstorable_text(data) else {}
+    errors = {}
+    for key, value in data.items():
+        if has_unstorable_text(key):
+            errors["_schema"] = [UNSTORABLE_MESSAGE]
+        elif has_unstorable_text(value):
+            errors[key] = [UNSTORABLE_MESSAGE]
+    return errors
+
+
+class BaseSchema(Schema):
+    """Every schema rejects fields it does not know, and text the database cannot store.
+
+    PostgreSQL cannot store NUL or lone surrogates in text (the driver raises), so they are refused as bad input
+    wherever a schema loads: JSON bodies, query strings, form fields, uploaded file names, Socket.IO payloads.
     """
 
     class Meta:
         unknown = RAISE
 
     @pre_load
-    def _refuse_nul(self, data, **kwargs):
-        if isinstance(data, Mapping):
-            errors = {key: ["NUL characters are not allowed."] for key, value in data.items() if _has_nul(value)}
-            if errors:
-                raise ValidationError(errors)
+    def _refuse_unstorable_text(self, data, **kwargs):
+        errors = unstorable_text_errors(data)
+        if errors:
+            raise ValidationError(errors)
         return data
 
 
@@ -48,7 +75,11 @@ class ErrorSchema(Schema):
     error = fields.String(required=True, metadata={"description": "What went wrong, for people"})
     code = fields.String(
         required=True,
-        metadata={"description": "Stable machine-readable code, for programs (see the README's error table)"},
+        validate=validate.OneOf(ERROR_CODES),
+        metadata={
+            "description": "Stable machine-readable code, for programs to branch on:\n\n"
+            + "\n".join(f"* `{code}`: {meaning}" for code, meaning in ERROR_CODES.items())
+        },
     )
     details = fields.Dict(metadata={"description": "Per-field messages or extra context"})
 

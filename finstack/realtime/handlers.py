@@ -21,9 +21,10 @@ def error_ack(message, details=None, code=None):
 def client_event(schema=None):
     """Decorate a Socket.IO event handler `fn(user, data)`.
 
-    The payload is loaded with `schema` (unknown fields refused); whatever goes wrong becomes the ack
-    `{"error", "details"}` instead of an exception on the connection; the database session is rolled back on error
-    and removed after every event, because a socket outlives the request that opened it.
+    The payload is loaded with `schema` (a BaseSchema: unknown fields and text the database cannot store are
+    refused); whatever goes wrong becomes the ack `{"error", "code", "details"}` instead of an exception on the
+    connection; the database session is rolled back on error and removed after every event, because a socket
+    outlives the request that opened it.
     """
 
     def decorate(fn):
@@ -32,7 +33,7 @@ def client_event(schema=None):
             try:
                 user = service.active_user(session["user_id"]) if "user_id" in session else None
                 if user is None:
-                    raise ApiError(401, "Your session has ended; connect again")
+                    raise ApiError(401, "Your session has ended; connect again", code="user_inactive")
                 if schema is None:
                     return fn(user, None)
                 if len(args) != 1:

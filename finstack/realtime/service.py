@@ -8,6 +8,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
 
 from finstack.auth.models import RevokedToken
+from finstack.core.schemas import has_unstorable_text
 from finstack.extensions import db
 from finstack.users.models import User
 
@@ -27,6 +28,8 @@ def authenticate(token):
     """The active user and the claims of the access token `token`, or SocketAuthError."""
     if not token or not isinstance(token, str):
         raise SocketAuthError("token_missing", "Send the access token as auth {token} or the `token` query parameter")
+    if has_unstorable_text(token):  # no token holds such text, and the decoder would choke on it
+        raise SocketAuthError("token_invalid", "Invalid token")
     token = token.removeprefix("Bearer ").strip()
     try:
         claims = decode_token(token)  # signature and expiry

@@ -59,6 +59,7 @@ def _check_version(task, version):
             409,
             "The task was changed by someone else; reload and try again",
             {"current_version": task.version},
+            code="version_conflict",
         )
 
 
