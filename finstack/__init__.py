@@ -4,6 +4,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from finstack.config import load_config
 from finstack.errors import register_error_handlers
@@ -21,8 +22,10 @@ def create_app(config=None):
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_rate_limits(app)
     register_commands(app)
     register_socket_handlers(app)
+    trust_proxies(app)
     return app
 
 
@@ -42,6 +45,18 @@ def register_extensions(app):
         cors_allowed_origins=origin_checker(app.config["CORS_ORIGINS"]),
         **queue,
     )
+
+
+def register_rate_limits(app):
+    from finstack.core import ratelimit
+
+    ratelimit.init_app(app)
+
+
+def trust_proxies(app):
+    """Take the client address from X-Forwarded-For only when PROXY_FIX_X_FOR trusted proxies are declared."""
+    if app.config["PROXY_FIX_X_FOR"] > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])
 
 
 def register_blueprints(app):
