@@ -43,7 +43,7 @@ from finstack.chat.models import (
 )
 from finstack.chat.schemas import ConversationEventOut, MessageOut, ReadReceiptOut
 from finstack.core import permissions
-from finstack.core.events import after_commit, conversation_room, emit_after_commit, user_room
+from finstack.core.events import after_commit, conversation_room, emit_after_commit, task_room, user_room
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
@@ -83,6 +83,23 @@ def require_member(user, conversation_id):
     elif db.session.get(ConversationMember, (conversation.id, user.id)) is None:
         raise _not_found()
     return conversation
+
+
+def live_room(conversation):
+    """The room a conversation's live events (messages, typing, read receipts) go to.
+
+    A task thread's is its task's room: the sockets that sent `join_task`, and those of readers who opened the thread
+    (`follow_thread`). Direct and group conversations have their own room, which members' sockets join at connect.
+    """
+    if conversation.kind == "task":
+        return task_room(conversation.task_id)
+    return conversation_room(conversation.id)
+
+
+def follow_thread(user, conversation):
+    """A reader opened a task thread: their live sockets join its room, to hear what is said there from now on."""
+    if conversation.kind == "task":
+        realtime.join_user(user.id, [live_room(conversation)])
 
 
 def conversation_ids_for(user):
@@ -420,6 +437,7 @@ def task_conversation_view(user, task_id):
     if not permissions.can_read_task(user, task):
         raise ApiError(403, "You may not read this task")
     conversation = get_or_create_task_conversation(task.id)
+    follow_thread(user, conversation)
     return conversation_view(user, conversation.id)
 
 
@@ -488,6 +506,7 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
     catching up with `after=<last id>` never misses a message committed later with an earlier time.
     """
     conversation = require_member(user, conversation_id)
+    follow_thread(user, conversation)  # first, so the sender's own sockets hear this very message
     user_id, conversation_id = user.id, conversation.id
     content = content or ""
     if client_id is not None and (existing := _by_client_id(user_id, client_id)) is not None:
@@ -520,7 +539,7 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
             .values(last_message_at=created_at, updated_at=created_at)
         )
         _advance_marker(user_id, conversation_id, message.id, created_at)
-        emit_after_commit("chat_message", message_out(message), [conversation_room(conversation_id)])
+        emit_after_commit("chat_message", message_out(message), [live_room(conversation)])
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -549,6 +568,7 @@ def list_messages(user, conversation_id, *, before=None, after=None, limit=50):
     that are also before `before`. `pagination.total` counts every message the cursors select.
     """
     conversation = require_member(user, conversation_id)
+    follow_thread(user, conversation)
     position = sa.tuple_(Message.created_at, Message.id)
     conditions = [Message.conversation_id == conversation.id]
     if before is not None:
@@ -602,7 +622,7 @@ def _mark_read(user, conversation_id, message_ids=None):
         "last_read_message_id": marker,
         "read_at": utcnow(),
     }
-    emit_after_commit("read_receipt", ReadReceiptOut().dump(receipt), [conversation_room(conversation_id)])
+    emit_after_commit("read_receipt", ReadReceiptOut().dump(receipt), [live_room(conversation)])
     db.session.commit()
     return receipt
 
