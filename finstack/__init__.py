@@ -68,6 +68,7 @@ def register_blueprints(app):
 
 
 def register_commands(app):
+    from finstack.attachments.cli import attachments_cli
     from finstack.seed.cli import seed_cli
     from finstack.tasks.cli import tasks_cli
     from finstack.users.cli import users_cli
@@ -75,6 +76,7 @@ def register_commands(app):
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(tasks_cli)
+    app.cli.add_command(attachments_cli)
 
 
 def register_socket_handlers(app):

@@ -54,6 +54,9 @@ class BaseConfig:
     # MAX_CONTENT_LENGTH caps whole request bodies; load_config keeps it at least 1 MB above the upload limit.
     MAX_UPLOAD_MB = property(lambda self: _env_int("MAX_UPLOAD_MB", 10))
     MAX_CONTENT_LENGTH = property(lambda self: _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
+    # Partial uploads and stored files no row owns are removed (server start, `flask attachments clean`) once older
+    # than this: younger ones may be uploads still arriving or between their move and their commit.
+    UPLOAD_CLEANUP_AGE_SECONDS = property(lambda self: _env_int("UPLOAD_CLEANUP_AGE_SECONDS", 3600))
     PASSWORD_HASH_METHOD = "scrypt"
     REGISTRATION_OPEN = property(lambda self: _env_bool("REGISTRATION_OPEN", True))
     ADMIN_PASSWORD = property(lambda self: os.environ.get("FINSTACK_ADMIN_PASSWORD"))

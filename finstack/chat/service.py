@@ -19,7 +19,6 @@ Events, all pushed after commit (a rollback announces nothing):
 
 import logging
 import math
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +28,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload, raiseload, selectinload
 
 from finstack import realtime
-from finstack.attachments import filetypes
 from finstack.attachments import service as task_attachments
 from finstack.audit import service as audit
 from finstack.chat.models import (
@@ -738,40 +736,22 @@ def upload_folder():
 
 
 def add_attachment(user, conversation_id, upload):
-    """Store a file in the conversation (task attachments' rules: allow-list, sniffed content, MAX_UPLOAD_MB).
+    """Store a file in the conversation (task attachments' rules and guarantees: `receive_upload`).
 
-    The file is written to a temporary name, checked, moved to its random final name, and only then is the
-    row committed; any failure on the way removes the file. Send it with `send_message(attachment_id=...)`.
+    Send it with `send_message(attachment_id=...)`.
     """
     conversation = require_member(user, conversation_id)
-    file_name, extension = task_attachments.clean_name(upload.filename)
-    folder = upload_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    stored_name = f"{uuid.uuid4().hex}.{extension}"
-    final_path = folder / stored_name
-    temp_path = folder / f".{stored_name}.part"
-    try:
-        size = task_attachments.stream_to(upload.stream, temp_path, task_attachments.max_upload_bytes())
-        if size == 0:
-            raise _invalid("file", "The file is empty.")
-        if not filetypes.content_matches(extension, temp_path):
-            raise _invalid("file", f"The file's content is not that of a .{extension} file.")
-        os.replace(temp_path, final_path)
+    with task_attachments.receive_upload(upload, upload_folder()) as stored:
         attachment = ChatAttachment(
             conversation_id=conversation.id,
             uploaded_by=user.id,
-            file_name=file_name,
-            stored_name=stored_name,
-            content_type=filetypes.content_type(extension),
-            size=size,
+            file_name=stored.original_name,
+            stored_name=stored.stored_name,
+            content_type=stored.content_type,
+            size=stored.size,
         )
         db.session.add(attachment)
         db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        temp_path.unlink(missing_ok=True)
-        final_path.unlink(missing_ok=True)
-        raise
     return attachment
 
 
