@@ -95,8 +95,8 @@ def stream_to(source, path, limit):
     return size
 
 
-def _remove_files_after_commit(stored_names):
-    folder = upload_folder()
+def remove_files_after_commit(folder, stored_names):
+    """Remove the files `stored_names` of `folder` once the session commits (task and chat files alike)."""
     paths = [folder / name for name in stored_names]
 
     def remove():
@@ -245,7 +245,7 @@ def delete_attachment(actor, task_id, attachment_id):
         },
     )
     db.session.delete(attachment)
-    _remove_files_after_commit([attachment.stored_name])
+    remove_files_after_commit(upload_folder(), [attachment.stored_name])
     db.session.commit()
 
 
@@ -265,5 +265,5 @@ def delete_for_tasks(task_ids):
     db.session.execute(
         sa.delete(Attachment).where(Attachment.task_id.in_(task_ids)).execution_options(synchronize_session="fetch")
     )
-    _remove_files_after_commit(stored_names)
+    remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)

@@ -17,7 +17,6 @@ Events, all pushed after commit (a rollback announces nothing):
   actor_id, updated_at}`; the live sockets of added / removed users also join / leave `conversation:<id>`.
 """
 
-import logging
 import math
 import uuid
 from dataclasses import dataclass
@@ -50,8 +49,6 @@ from finstack.extensions import db
 from finstack.tasks import service as tasks
 from finstack.tasks.models import Task
 from finstack.users.models import User
-
-log = logging.getLogger(__name__)
 
 MIN_GROUP_MEMBERS = 2  # a group is created with 3+ people and never shrinks below 2
 TICK = timedelta(microseconds=1)
@@ -777,15 +774,5 @@ def delete_files_for_tasks(task_ids):
         .join(Conversation, Conversation.id == ChatAttachment.conversation_id)
         .where(Conversation.task_id.in_(task_ids))
     ).all()
-    paths = [upload_folder() / name for name in stored_names]
-
-    def remove():
-        for path in paths:
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:
-                log.exception("Could not remove chat attachment file %s", path)
-
-    if paths:
-        after_commit(remove)
-    return len(paths)
+    task_attachments.remove_files_after_commit(upload_folder(), stored_names)
+    return len(stored_names)
