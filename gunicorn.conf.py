@@ -92,6 +92,9 @@ class _TimedInput:
     def __iter__(self):
         return iter(self.readline, b"")
 
+    def __getattr__(self, name):  # anything else the server or a library asks of the stream
+        return getattr(self._stream, name)
+
 
 def _with_read_timeout(worker_class):
     """The eventlet worker, with REQUEST_READ_TIMEOUT on each body read (not on WebSocket connections)."""
