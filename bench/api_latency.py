@@ -227,7 +227,8 @@ def free_port():
 def start_server(url, secret_env, log_file):
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key not in ("BIND", "HOST", "PORT", "GUNICORN_CMD_ARGS")}
-    env.update(secret_env, FINSTACK_ENV="production", DATABASE_URL=url)
+    # One user sends thousands of requests a minute here: the default rate limit would answer most of them 429.
+    env.update(secret_env, FINSTACK_ENV="production", DATABASE_URL=url, RATELIMIT_ENABLED="false")
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [
         str(gunicorn),

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from finstack.config import load_config
 from finstack.core.json_provider import FinStackJSONProvider
@@ -39,8 +40,10 @@ def create_app(config=None):
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_rate_limits(app)
     register_commands(app)
     register_socket_handlers(app)
+    trust_proxies(app)
     return app
 
 
@@ -67,6 +70,18 @@ def register_extensions(app):
     )
 
 
+def register_rate_limits(app):
+    from finstack.core import ratelimit
+
+    ratelimit.init_app(app)
+
+
+def trust_proxies(app):
+    """Take the client address from X-Forwarded-For only when PROXY_FIX_X_FOR trusted proxies are declared."""
+    if app.config["PROXY_FIX_X_FOR"] > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])
+
+
 def register_blueprints(app):
     from finstack import analytics, attachments, audit, auth, chat, comments, notifications, reports, tasks, users
     from finstack.core import health
@@ -76,6 +91,7 @@ def register_blueprints(app):
 
 
 def register_commands(app):
+    from finstack.attachments.cli import attachments_cli
     from finstack.seed.cli import seed_cli
     from finstack.tasks.cli import tasks_cli
     from finstack.users.cli import users_cli
@@ -83,6 +99,7 @@ def register_commands(app):
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(tasks_cli)
+    app.cli.add_command(attachments_cli)
 
 
 def register_socket_handlers(app):

@@ -54,6 +54,9 @@ class BaseConfig:
     # MAX_CONTENT_LENGTH caps whole request bodies; load_config keeps it at least 1 MB above the upload limit.
     MAX_UPLOAD_MB = property(lambda self: _env_int("MAX_UPLOAD_MB", 10))
     MAX_CONTENT_LENGTH = property(lambda self: _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
+    # Partial uploads and stored files no row owns are removed (server start, `flask attachments clean`) once older
+    # than this: younger ones may be uploads still arriving or between their move and their commit.
+    UPLOAD_CLEANUP_AGE_SECONDS = property(lambda self: _env_int("UPLOAD_CLEANUP_AGE_SECONDS", 3600))
     PASSWORD_HASH_METHOD = "scrypt"
     REGISTRATION_OPEN = property(lambda self: _env_bool("REGISTRATION_OPEN", True))
     ADMIN_PASSWORD = property(lambda self: os.environ.get("FINSTACK_ADMIN_PASSWORD"))
@@ -68,6 +71,18 @@ class BaseConfig:
     REDIS_URL = property(lambda self: os.environ.get("REDIS_URL") or None)
     # How often each process re-checks its sockets' tokens and accounts (logout, deactivation), in seconds.
     SOCKET_RECHECK_SECONDS = property(lambda self: float(os.environ.get("SOCKET_RECHECK_SECONDS", "0.5")))
+
+    # Rate limits (Flask-Limiter syntax, e.g. "5/minute;100/day"), counted in Redis when REDIS_URL is set (so they
+    # hold across processes), else in this process's memory. RATELIMIT_ENABLED=false turns every limit off.
+    RATELIMIT_ENABLED = property(lambda self: _env_bool("RATELIMIT_ENABLED", True))
+    LOGIN_RATE_LIMIT = property(lambda self: os.environ.get("LOGIN_RATE_LIMIT", "5/minute"))  # per client address
+    LOGIN_ACCOUNT_RATE_LIMIT = property(lambda self: os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20/hour"))
+    REGISTER_RATE_LIMIT = property(lambda self: os.environ.get("REGISTER_RATE_LIMIT", "10/hour"))  # per address
+    PASSWORD_RATE_LIMIT = property(lambda self: os.environ.get("PASSWORD_RATE_LIMIT", "5/minute;20/hour"))
+    DEFAULT_RATE_LIMIT = property(lambda self: os.environ.get("DEFAULT_RATE_LIMIT", "600/minute"))
+    # How many proxies in front of the app may set X-Forwarded-For (werkzeug ProxyFix). 0: the connection's address
+    # is the client's, and a client-sent X-Forwarded-For changes nothing.
+    PROXY_FIX_X_FOR = property(lambda self: _env_int("PROXY_FIX_X_FOR", 0))
 
     # Outgoing mail is off unless MAIL_SERVER is set.
     MAIL_SERVER = property(lambda self: os.environ.get("MAIL_SERVER"))
@@ -111,6 +126,7 @@ class TestingConfig(BaseConfig):
     SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
     JWT_SECRET_KEY = "testing-jwt-secret-key-that-is-long-enough-0123456789"
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    RATELIMIT_ENABLED = False  # the tests of the limits turn them on
 
 
 CONFIGS = {

@@ -186,7 +186,7 @@ def test_whoever_reads_the_task_chats_in_its_thread(api, alice, bob, carol, make
 
     posted = api(carol, "POST", f"{base}/messages", json={"content": "Client called back", "client_id": "t-1"})
     assert posted.status_code == 201
-    assert emitted == [("chat_message", posted.json, f"conversation:{conversation_id}")]
+    assert emitted == [("chat_message", posted.json, f"task:{task_id}")]  # the thread is live in the task's room
     api(bob, "POST", f"{base}/messages", json={"content": "Noted"})
     listing = api(alice, "GET", f"{base}/messages").json
     assert [m["content"] for m in listing["items"]] == ["Client called back", "Noted"]

@@ -176,3 +176,62 @@ def test_a_removed_member_stops_receiving(client, alice, bob, carol, make_user, 
     alices.wait_for("chat_message")
     time.sleep(QUIET)
     assert carols.events("chat_message") == []
+
+
+# -- task threads are live ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def task_thread(alice):
+    from finstack.tasks import service as tasks
+    from finstack.tasks.schemas import TaskCreate
+
+    body = {"entity_name": "Acme Ltd", "task_type": "Call", "task_time": "2030-01-01T09:00:00+00:00"}
+    task = tasks.create_task(alice, **TaskCreate().load(body))
+    conversation = chat.get_or_create_task_conversation(task.id)
+    return str(task.id), str(conversation.id)
+
+
+def test_a_socket_that_joined_the_task_hears_its_thread(task_thread, alice, bob, carol, socket_client):
+    task_id, thread_id = task_thread
+    bobs, carols = socket_client(bob), socket_client(carol)
+    assert bobs.call("join_task", {"task_id": task_id}, timeout=5) == {"ok": True}
+    alices = socket_client(alice)
+
+    message = send(alices, thread_id, "Who calls Acme?")
+    assert bobs.wait_for("chat_message") == message
+
+    assert alices.call("typing", {"conversation_id": thread_id, "is_typing": True}, timeout=5) == {"ok": True}
+    assert bobs.wait_for("typing") == {"conversation_id": thread_id, "user_id": str(alice.id), "is_typing": True}
+
+    receipt = alices.call("mark_read", {"conversation_id": thread_id, "message_ids": [message["id"]]}, timeout=5)
+    assert bobs.wait_for("read_receipt") == receipt
+
+    time.sleep(QUIET)
+    assert carols.events("chat_message") == [] and carols.events("typing") == []  # did not join, did not open it
+
+
+def test_a_reader_who_opens_the_thread_hears_it_from_then_on(client, task_thread, alice, bob, socket_client):
+    task_id, thread_id = task_thread
+    bobs, alices = socket_client(bob), socket_client(alice)
+    response = client.get(f"/api/chat/tasks/{task_id}/conversation", headers=bearer(bob))
+    assert response.status_code == 200 and response.get_json()["id"] == thread_id
+
+    message = send(alices, thread_id, "Bob, can you call them?")
+    assert bobs.wait_for("chat_message") == message
+    alices.call("typing", {"conversation_id": thread_id, "is_typing": False}, timeout=5)
+    assert bobs.wait_for("typing")["is_typing"] is False
+
+
+def test_the_first_message_in_a_thread_subscribes_its_sender(client, task_thread, alice, bob, socket_client):
+    _task_id, thread_id = task_thread
+    alices_tab, bobs = socket_client(alice), socket_client(bob)
+    response = client.post(
+        f"/api/chat/conversations/{thread_id}/messages", json={"content": "Starting the thread"}, headers=bearer(bob)
+    )
+    assert response.status_code == 201, response.get_json()
+
+    assert bobs.wait_for("chat_message")["content"] == "Starting the thread"  # the sender's own sockets too
+    reply = send(alices_tab, thread_id, "Welcome")  # Alice's socket: subscribed by her own message's send
+    assert bobs.wait_for("chat_message", lambda data: data["id"] == reply["id"]) == reply
+    assert alices_tab.wait_for("chat_message") == reply

@@ -223,3 +223,72 @@ def test_postgres_query_does_not_block_the_worker(start_gunicorn, database_url, 
             )
         engine.dispose()
         sleeper.join(timeout=30)
+
+
+# -- slow clients -----------------------------------------------------------------------------------------------------
+
+
+def closed_after(sock, since, limit):
+    """Seconds from `since` until the server closed `sock` (recv returns b"" or the connection resets); fails when
+    it is still open `limit` seconds later."""
+    sock.settimeout(limit)
+    try:
+        while sock.recv(65536):
+            pass  # a response sent before closing (there should be none) is read and ignored
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        pytest.fail(f"the server still held the connection after {limit}s")
+    return time.monotonic() - since
+
+
+def test_slow_clients_are_disconnected_while_others_are_served(start_gunicorn, tmp_path):
+    """One client stops halfway through its headers, another halfway through its body: the server closes both
+    within the configured timeouts (REQUEST_HEADER_TIMEOUT, REQUEST_READ_TIMEOUT), serving others meanwhile."""
+    server = start_gunicorn(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'slow.db'}",
+            "REQUEST_HEADER_TIMEOUT": "2",
+            "REQUEST_READ_TIMEOUT": "2",
+        }
+    )
+    server.wait_healthy()
+    sent = time.monotonic()
+    half_headers = socket.create_connection(("127.0.0.1", server.port))
+    half_headers.sendall(b"GET /api/health HTTP/1.1\r\nHost: finstack\r\nX-Slow: ")
+    half_body = socket.create_connection(("127.0.0.1", server.port))
+    half_body.sendall(
+        b"POST /api/auth/login HTTP/1.1\r\nHost: finstack\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 200\r\n\r\n{"username": "admin", '
+    )
+    try:
+        status, health = call(f"{server.url}/api/health", timeout=5)  # served while both are held
+        assert status == 200 and health["status"] == "healthy"
+        header_seconds = closed_after(half_headers, sent, 15)
+        body_seconds = closed_after(half_body, sent, 15)
+    finally:
+        half_headers.close()
+        half_body.close()
+    print(f"\nhalf-sent headers closed after {header_seconds:.1f}s, half-sent body after {body_seconds:.1f}s")
+    status, health = call(f"{server.url}/api/health", timeout=5)
+    assert status == 200
+    assert "Traceback" not in server.log()
+
+
+def test_a_websocket_is_not_cut_by_the_read_timeout(start_gunicorn, tmp_path, connect_socket):
+    """A WebSocket idle for longer than REQUEST_READ_TIMEOUT stays connected and still receives events."""
+    server = start_gunicorn({"DATABASE_URL": f"sqlite:///{tmp_path / 'ws.db'}", "REQUEST_READ_TIMEOUT": "1"})
+    server.wait_healthy()
+    status, login = call(f"{server.url}/api/auth/login", "POST", {"username": "admin", "password": "admin123"})
+    assert status == 200, login
+    sock = connect_socket(server.url, token=login["access_token"])
+    time.sleep(3)  # three read timeouts of silence
+    assert sock.connected
+    status, task = call(
+        f"{server.url}/api/tasks",
+        "POST",
+        {"entity_name": "Acme Ltd", "task_type": "Call", "task_time": "2030-01-01T09:00:00+00:00"},
+        token=login["access_token"],
+    )
+    assert status == 201, task
+    assert sock.call("join_task", {"task_id": task["id"]}, timeout=5) == {"ok": True}

@@ -4,16 +4,20 @@ Any authenticated user may list, download and attach files on any task (every us
 the uploader, a manager or an admin may delete one.
 
 No orphan files and no rows without files, whatever fails midway:
-- upload: the bytes are streamed to a hidden temporary file in UPLOAD_FOLDER, counted against
-  MAX_UPLOAD_MB as they arrive (413) and checked against the type's signature (400); the file then
-  moves to its random final name *before* the row is committed, and is removed again if anything up
-  to and including the commit fails. A committed row therefore always has its file;
+- upload (`receive_upload`, shared with chat files): the bytes are streamed to a partial file under
+  UPLOAD_FOLDER/.partial, counted against MAX_UPLOAD_MB as they arrive (413) and checked against the type's
+  signature (400); the file then moves to its random final name *before* the row is committed, and is removed
+  again if anything up to and including the commit fails. A committed row therefore always has its file;
+- a crash (the process killed) can still leave a partial file, or a moved file whose row never committed:
+  `finstack.attachments.cleanup` removes those at server start and with `flask attachments clean`;
 - delete: the row goes first; the file is removed only once that commit succeeds (`after_commit`).
 """
 
 import logging
 import os
 import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -39,10 +43,17 @@ CHUNK = 64 * 1024
 MB = 1024 * 1024
 MAX_NAME = 255
 DEFAULT_STEM = "file"
+PARTIAL_FOLDER = ".partial"
+PARTIAL_SUFFIX = ".part"
 
 
 def upload_folder():
     return Path(current_app.config["UPLOAD_FOLDER"])
+
+
+def partial_folder():
+    """Where uploads are written while they arrive; whatever is left here after a crash is removed by the cleanup."""
+    return upload_folder() / PARTIAL_FOLDER
 
 
 def max_upload_bytes():
@@ -84,8 +95,8 @@ def stream_to(source, path, limit):
     return size
 
 
-def _remove_files_after_commit(stored_names):
-    folder = upload_folder()
+def remove_files_after_commit(folder, stored_names):
+    """Remove the files `stored_names` of `folder` once the session commits (task and chat files alike)."""
     paths = [folder / name for name in stored_names]
 
     def remove():
@@ -122,66 +133,89 @@ def get_attachment(task_id, attachment_id):
     return attachment
 
 
-def add_attachment(actor, task_id, upload):
-    """Store `upload` (a werkzeug FileStorage) on the task; see the module docstring for the guarantees."""
-    task = tasks.get_task(task_id)
+@dataclass(frozen=True)
+class StoredUpload:
+    stored_name: str  # the random name in the target folder
+    original_name: str  # sanitised, for Content-Disposition only
+    content_type: str
+    size: int
+
+
+@contextmanager
+def receive_upload(upload, folder):
+    """Store `upload` (a werkzeug FileStorage) in `folder` and yield its `StoredUpload`; commit its row in the block.
+
+    The name's type must be allowed (400), the bytes are streamed to a partial file (413 past MAX_UPLOAD_MB), an
+    empty file or one whose content is not of its type is refused (400), and only then does the file move to its
+    random final name. Any failure, here or in the block (the commit included), rolls the session back and removes
+    the file.
+    """
     original_name, extension = clean_name(upload.filename)
-    folder = upload_folder()
-    folder.mkdir(parents=True, exist_ok=True)
     stored_name = f"{uuid.uuid4().hex}.{extension}"
     final_path = folder / stored_name
-    temp_path = folder / f".{stored_name}.part"
+    partial_path = partial_folder() / f"{stored_name}{PARTIAL_SUFFIX}"
+    folder.mkdir(parents=True, exist_ok=True)
+    partial_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        size = stream_to(upload.stream, temp_path, max_upload_bytes())
+        size = stream_to(upload.stream, partial_path, max_upload_bytes())
         if size == 0:
             raise ApiError(400, "Validation failed", {"file": ["The file is empty."]})
-        if not filetypes.content_matches(extension, temp_path):
+        if not filetypes.content_matches(extension, partial_path):
             raise ApiError(
                 400, "Validation failed", {"file": [f"The file's content is not that of a .{extension} file."]}
             )
-        os.replace(temp_path, final_path)
-
-        attachment = Attachment(
-            task_id=task.id,
-            uploader_id=actor.id,
-            original_name=original_name,
-            stored_name=stored_name,
-            content_type=filetypes.content_type(extension),
-            size_bytes=size,
-        )
-        db.session.add(attachment)
-        db.session.flush()
-        audit.record(
-            actor,
-            "attachment.create",
-            "attachment",
-            attachment.id,
-            {
-                "task_id": task.id,
-                "original_name": original_name,
-                "content_type": attachment.content_type,
-                "size_bytes": size,
-            },
-        )
-        notify(
-            [
-                Draft(
-                    user_id=user_id,
-                    type="attachment_added",
-                    title=f"{actor.full_name} attached a file to {task.entity_name}",
-                    message=original_name,
-                    task_id=task.id,
-                )
-                for user_id in dict.fromkeys((task.created_by, task.contact_person_id))
-            ],
-            actor,
-        )
-        db.session.commit()
-    except BaseException as exc:
+        os.replace(partial_path, final_path)
+        yield StoredUpload(stored_name, original_name, filetypes.content_type(extension), size)
+    except BaseException:
         db.session.rollback()
-        temp_path.unlink(missing_ok=True)
+        partial_path.unlink(missing_ok=True)
         final_path.unlink(missing_ok=True)
-        if isinstance(exc, IntegrityError) and not _task_exists(task_id):
+        raise
+
+
+def add_attachment(actor, task_id, upload):
+    """Store `upload` (a werkzeug FileStorage) on the task; see the module docstring for the guarantees."""
+    task = tasks.get_task(task_id)
+    try:
+        with receive_upload(upload, upload_folder()) as stored:
+            attachment = Attachment(
+                task_id=task.id,
+                uploader_id=actor.id,
+                original_name=stored.original_name,
+                stored_name=stored.stored_name,
+                content_type=stored.content_type,
+                size_bytes=stored.size,
+            )
+            db.session.add(attachment)
+            db.session.flush()
+            audit.record(
+                actor,
+                "attachment.create",
+                "attachment",
+                attachment.id,
+                {
+                    "task_id": task.id,
+                    "original_name": stored.original_name,
+                    "content_type": stored.content_type,
+                    "size_bytes": stored.size,
+                },
+            )
+            notify(
+                [
+                    Draft(
+                        user_id=user_id,
+                        type="attachment_added",
+                        title=f"{actor.full_name} attached a file to {task.entity_name}",
+                        message=stored.original_name,
+                        task_id=task.id,
+                    )
+                    for user_id in dict.fromkeys((task.created_by, task.contact_person_id))
+                ],
+                actor,
+            )
+            db.session.commit()
+    except IntegrityError as exc:
+        if not _task_exists(task_id):
             raise ApiError(404, "Task not found") from exc  # deleted while the file was arriving
         raise
     return attachment
@@ -211,7 +245,7 @@ def delete_attachment(actor, task_id, attachment_id):
         },
     )
     db.session.delete(attachment)
-    _remove_files_after_commit([attachment.stored_name])
+    remove_files_after_commit(upload_folder(), [attachment.stored_name])
     db.session.commit()
 
 
@@ -231,5 +265,5 @@ def delete_for_tasks(task_ids):
     db.session.execute(
         sa.delete(Attachment).where(Attachment.task_id.in_(task_ids)).execution_options(synchronize_session="fetch")
     )
-    _remove_files_after_commit(stored_names)
+    remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)

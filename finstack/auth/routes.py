@@ -3,6 +3,7 @@ from flask_jwt_extended import current_user, get_jwt
 
 from finstack.auth import bp, service
 from finstack.auth.schemas import AccessTokenOut, LoginIn, LogoutIn, TokenPairOut
+from finstack.core import ratelimit
 from finstack.core.schemas import MessageSchema
 from finstack.errors import ApiError
 from finstack.users import service as users
@@ -10,6 +11,7 @@ from finstack.users.schemas import RegisterIn, UserOut
 
 
 @bp.post("/register")
+@ratelimit.per_ip("REGISTER_RATE_LIMIT")
 @bp.arguments(RegisterIn)
 @bp.response(201, UserOut)
 def register(data):
@@ -20,6 +22,8 @@ def register(data):
 
 
 @bp.post("/login")
+@ratelimit.per_ip("LOGIN_RATE_LIMIT")
+@ratelimit.per_login_account("LOGIN_ACCOUNT_RATE_LIMIT")
 @bp.arguments(LoginIn)
 @bp.response(200, TokenPairOut)
 def login(data):

@@ -17,9 +17,7 @@ Events, all pushed after commit (a rollback announces nothing):
   actor_id, updated_at}`; the live sockets of added / removed users also join / leave `conversation:<id>`.
 """
 
-import logging
 import math
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +27,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload, raiseload, selectinload
 
 from finstack import realtime
-from finstack.attachments import filetypes
 from finstack.attachments import service as task_attachments
 from finstack.audit import service as audit
 from finstack.chat.models import (
@@ -43,7 +40,7 @@ from finstack.chat.models import (
 )
 from finstack.chat.schemas import ConversationEventOut, MessageOut, ReadReceiptOut
 from finstack.core import permissions
-from finstack.core.events import after_commit, conversation_room, emit_after_commit, user_room
+from finstack.core.events import after_commit, conversation_room, emit_after_commit, task_room, user_room
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
@@ -52,8 +49,6 @@ from finstack.extensions import db
 from finstack.tasks import service as tasks
 from finstack.tasks.models import Task
 from finstack.users.models import User
-
-log = logging.getLogger(__name__)
 
 MIN_GROUP_MEMBERS = 2  # a group is created with 3+ people and never shrinks below 2
 TICK = timedelta(microseconds=1)
@@ -83,6 +78,23 @@ def require_member(user, conversation_id):
     elif db.session.get(ConversationMember, (conversation.id, user.id)) is None:
         raise _not_found()
     return conversation
+
+
+def live_room(conversation):
+    """The room a conversation's live events (messages, typing, read receipts) go to.
+
+    A task thread's is its task's room: the sockets that sent `join_task`, and those of readers who opened the thread
+    (`follow_thread`). Direct and group conversations have their own room, which members' sockets join at connect.
+    """
+    if conversation.kind == "task":
+        return task_room(conversation.task_id)
+    return conversation_room(conversation.id)
+
+
+def follow_thread(user, conversation):
+    """A reader opened a task thread: their live sockets join its room, to hear what is said there from now on."""
+    if conversation.kind == "task":
+        realtime.join_user(user.id, [live_room(conversation)])
 
 
 def conversation_ids_for(user):
@@ -420,6 +432,7 @@ def task_conversation_view(user, task_id):
     if not permissions.can_read_task(user, task):
         raise ApiError(403, "You may not read this task")
     conversation = get_or_create_task_conversation(task.id)
+    follow_thread(user, conversation)
     return conversation_view(user, conversation.id)
 
 
@@ -488,6 +501,7 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
     catching up with `after=<last id>` never misses a message committed later with an earlier time.
     """
     conversation = require_member(user, conversation_id)
+    follow_thread(user, conversation)  # first, so the sender's own sockets hear this very message
     user_id, conversation_id = user.id, conversation.id
     content = content or ""
     if client_id is not None and (existing := _by_client_id(user_id, client_id)) is not None:
@@ -520,7 +534,7 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
             .values(last_message_at=created_at, updated_at=created_at)
         )
         _advance_marker(user_id, conversation_id, message.id, created_at)
-        emit_after_commit("chat_message", message_out(message), [conversation_room(conversation_id)])
+        emit_after_commit("chat_message", message_out(message), [live_room(conversation)])
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -550,6 +564,7 @@ def list_messages(user, conversation_id, *, before=None, after=None, limit=50):
     read (older ones, or with `after` newer ones); it is found by reading one message more than `limit`.
     """
     conversation = require_member(user, conversation_id)
+    follow_thread(user, conversation)
     position = sa.tuple_(Message.created_at, Message.id)
     conditions = [Message.conversation_id == conversation.id]
     if before is not None:
@@ -613,7 +628,7 @@ def _mark_read(user, conversation_id, message_ids=None):
         "last_read_message_id": marker,
         "read_at": utcnow(),
     }
-    emit_after_commit("read_receipt", ReadReceiptOut().dump(receipt), [conversation_room(conversation_id)])
+    emit_after_commit("read_receipt", ReadReceiptOut().dump(receipt), [live_room(conversation)])
     db.session.commit()
     return receipt
 
@@ -729,40 +744,22 @@ def upload_folder():
 
 
 def add_attachment(user, conversation_id, upload):
-    """Store a file in the conversation (task attachments' rules: allow-list, sniffed content, MAX_UPLOAD_MB).
+    """Store a file in the conversation (task attachments' rules and guarantees: `receive_upload`).
 
-    The file is written to a temporary name, checked, moved to its random final name, and only then is the
-    row committed; any failure on the way removes the file. Send it with `send_message(attachment_id=...)`.
+    Send it with `send_message(attachment_id=...)`.
     """
     conversation = require_member(user, conversation_id)
-    file_name, extension = task_attachments.clean_name(upload.filename)
-    folder = upload_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    stored_name = f"{uuid.uuid4().hex}.{extension}"
-    final_path = folder / stored_name
-    temp_path = folder / f".{stored_name}.part"
-    try:
-        size = task_attachments.stream_to(upload.stream, temp_path, task_attachments.max_upload_bytes())
-        if size == 0:
-            raise _invalid("file", "The file is empty.")
-        if not filetypes.content_matches(extension, temp_path):
-            raise _invalid("file", f"The file's content is not that of a .{extension} file.")
-        os.replace(temp_path, final_path)
+    with task_attachments.receive_upload(upload, upload_folder()) as stored:
         attachment = ChatAttachment(
             conversation_id=conversation.id,
             uploaded_by=user.id,
-            file_name=file_name,
-            stored_name=stored_name,
-            content_type=filetypes.content_type(extension),
-            size=size,
+            file_name=stored.original_name,
+            stored_name=stored.stored_name,
+            content_type=stored.content_type,
+            size=stored.size,
         )
         db.session.add(attachment)
         db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        temp_path.unlink(missing_ok=True)
-        final_path.unlink(missing_ok=True)
-        raise
     return attachment
 
 
@@ -788,15 +785,5 @@ def delete_files_for_tasks(task_ids):
         .join(Conversation, Conversation.id == ChatAttachment.conversation_id)
         .where(Conversation.task_id.in_(task_ids))
     ).all()
-    paths = [upload_folder() / name for name in stored_names]
-
-    def remove():
-        for path in paths:
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:
-                log.exception("Could not remove chat attachment file %s", path)
-
-    if paths:
-        after_commit(remove)
-    return len(paths)
+    task_attachments.remove_files_after_commit(upload_folder(), stored_names)
+    return len(stored_names)

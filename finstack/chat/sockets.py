@@ -12,7 +12,6 @@ from flask import request
 
 from finstack import realtime
 from finstack.chat import service
-from finstack.core.events import conversation_room
 from finstack.extensions import socketio
 from finstack.realtime.handlers import client_event
 from finstack.realtime.schemas import MarkReadIn, SendMessageIn, TypingIn
@@ -32,13 +31,13 @@ def on_send_message(user, data):
 
 @client_event(TypingIn)
 def on_typing(user, data):
-    service.require_member(user, data["conversation_id"])
+    conversation = service.require_member(user, data["conversation_id"])
     # Skip every socket of the sender held by this process, not only the one that typed (other tabs).
     own_sids = realtime.socket_registry().sids_for_user(user.id) or [request.sid]
     socketio.emit(
         "typing",
         {"conversation_id": str(data["conversation_id"]), "user_id": str(user.id), "is_typing": data["is_typing"]},
-        to=conversation_room(data["conversation_id"]),
+        to=service.live_room(conversation),
         skip_sid=own_sids,
     )
     return {"ok": True}

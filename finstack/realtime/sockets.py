@@ -3,7 +3,8 @@
 connect     auth `{"token": <access token>}` (or `?token=`); refused with a connect error whose data is
             `{"error": <message>, "code": token_missing|token_invalid|token_expired|token_revoked|user_inactive}`.
             Joins `user:<id>` and `conversation:<id>` for each of the user's conversations.
-join_task   `{"task_id"}` → ack `{"ok": true}` or `{"error", "details"}`; joins `task:<id>` if the user may read it.
+join_task   `{"task_id"}` → ack `{"ok": true}` or `{"error", "details"}`; joins `task:<id>` if the user may read it:
+            the task's events and its chat thread's `chat_message`, `typing` and `read_receipt`.
 leave_task  `{"task_id"}` → ack `{"ok": true}`.
 """
 

@@ -1,5 +1,6 @@
 from flask_jwt_extended import current_user
 
+from finstack.core import ratelimit
 from finstack.core.schemas import MessageSchema, page_of
 from finstack.users import bp, service
 from finstack.users.schemas import (
@@ -39,6 +40,7 @@ def update_me(changes):
 
 
 @bp.put("/me/password")
+@ratelimit.per_ip("PASSWORD_RATE_LIMIT")
 @bp.auth_required()
 @bp.arguments(PasswordChange)
 @bp.response(200, MessageSchema)
@@ -74,6 +76,7 @@ def update_user(changes, user_id):
 
 
 @bp.post("/<uuid:user_id>/reset-password")
+@ratelimit.per_ip("PASSWORD_RATE_LIMIT")
 @bp.auth_required()
 @bp.arguments(PasswordReset)
 @bp.response(200, UserOut)
