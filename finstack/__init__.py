@@ -6,6 +6,7 @@ from dotenv import load_dotenv
 from flask import Flask
 
 from finstack.config import load_config
+from finstack.core import logs
 from finstack.errors import register_error_handlers
 from finstack.extensions import api, cors, db, jwt, migrate, socketio
 from finstack.realtime.origins import origin_checker
@@ -23,6 +24,7 @@ def create_app(config=None):
     register_error_handlers(app)
     register_commands(app)
     register_socket_handlers(app)
+    logs.init_app(app)
     return app
 
 
@@ -53,6 +55,7 @@ def register_blueprints(app):
 
 
 def register_commands(app):
+    from finstack.bootstrap import setup_command
     from finstack.seed.cli import seed_cli
     from finstack.tasks.cli import tasks_cli
     from finstack.users.cli import users_cli
@@ -60,6 +63,7 @@ def register_commands(app):
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(tasks_cli)
+    app.cli.add_command(setup_command)
 
 
 def register_socket_handlers(app):

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from finstack.core.logs import current_request_id
 from finstack.extensions import db, jwt
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def _handle_stale_data(error):
 def _handle_unexpected(error):
     db.session.rollback()
     log.exception("Unhandled error")
-    return error_response(500, "Internal server error")
+    return error_response(500, "Internal server error", {"request_id": current_request_id()})
 
 
 def register_error_handlers(app):
