@@ -311,6 +311,7 @@ def load_config(app, overrides):
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'finstack.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    _make_sqlite_directory(app.config["SQLALCHEMY_DATABASE_URI"])
     if not app.config["UPLOAD_FOLDER"]:
         app.config["UPLOAD_FOLDER"] = str(instance / "uploads")
     # Room for the multipart envelope around the largest file allowed.
@@ -322,6 +323,13 @@ def load_config(app, overrides):
         _require_strong_secrets(app.config)
     else:
         _fill_install_secrets(app.config, instance / "secrets.json")
+
+
+def _make_sqlite_directory(url):
+    """SQLite creates its file but not the folder it lives in (`sqlite:///data/finstack.db` on a fresh checkout)."""
+    prefix, _, path = url.partition(":///")
+    if prefix.split("+")[0] == "sqlite" and path.startswith("/"):
+        Path(path.partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _require_strong_secrets(config):

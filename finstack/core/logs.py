@@ -101,8 +101,9 @@ def configure_logging(level="info", log_format="text"):
         root.removeHandler(handler)
     root.addHandler(make_handler(log_format))
     root.setLevel(level.upper())
-    # Our access log replaces the development server's own request lines.
+    # Our access log replaces the development server's own request lines; alembic announces its plugins on import.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 class QuietWsgiErrors:
