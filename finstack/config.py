@@ -130,6 +130,7 @@ class Setting:
     expected: str  # completes "<env> must be …"
     default: Any = None
     key: str = ""  # the app.config key, when it differs from `env`
+    blank_is_unset: bool = True  # VAR= (as compose files and .env templates leave them) means "use the default"
 
     @property
     def config_key(self):
@@ -153,7 +154,12 @@ SETTINGS = (
         key="SQLALCHEMY_DATABASE_URI",
     ),
     Setting(
-        "CORS_ORIGIN", _origins, "a comma-separated list of origins", _origins(DEFAULT_CORS_ORIGINS), key="CORS_ORIGINS"
+        "CORS_ORIGIN",
+        _origins,
+        "a comma-separated list of origins",
+        _origins(DEFAULT_CORS_ORIGINS),
+        key="CORS_ORIGINS",
+        blank_is_unset=False,  # CORS_ORIGIN= allows no cross-origin caller at all
     ),
     Setting("HOST", _text, "a host name or address", "127.0.0.1"),
     Setting("PORT", _whole(1, 65535), "a TCP port number (1-65535)", 5000),
@@ -262,7 +268,7 @@ def read_environment(environ):
     values = {}
     for setting in SETTINGS:
         raw = environ.get(setting.env)
-        if raw is None:
+        if raw is None or (setting.blank_is_unset and not raw.strip()):
             continue
         try:
             values[setting.config_key] = setting.parse(raw)
