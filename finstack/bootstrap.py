@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from finstack.errors import ApiError
 from finstack.extensions import db
@@ -96,7 +96,11 @@ def announce_admin(app, password):
 def setup_command():
     """Migrate the database to the latest schema and create the first admin if there are no users."""
     app = current_app._get_current_object()
-    password = setup_database(app)
+    try:
+        password = setup_database(app)
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise click.ClickException(f"Cannot set up the database: {reason}") from error
     click.echo("The database schema is up to date.")
     if password is None:
         click.echo("Users exist already: no admin was created (the admin exists).")

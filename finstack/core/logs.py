@@ -102,8 +102,22 @@ def configure_logging(level="info", log_format="text"):
     root.addHandler(make_handler(log_format))
     root.setLevel(level.upper())
     # Our access log replaces the development server's own request lines; alembic announces its plugins on import.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    werkzeug_log = logging.getLogger("werkzeug")
+    werkzeug_log.setLevel(logging.WARNING)
+    if not any(isinstance(existing, WebSocketTailFilter) for existing in werkzeug_log.filters):
+        werkzeug_log.addFilter(WebSocketTailFilter())
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+class WebSocketTailFilter(logging.Filter):
+    """The development server hands a closed WebSocket's connection back to its HTTP parser, which then reads the
+    client's last frames (a close frame, 0x88) as a request line and logs `code 400, message Bad request syntax
+    ('\\x88...')`. Those lines say nothing about a real request and are dropped."""
+
+    _TAIL = re.compile(r"code 400, message Bad (request syntax|HTTP/0\.9 request type|request version) \('\\x8")
+
+    def filter(self, record):
+        return not self._TAIL.search(record.getMessage())
 
 
 class QuietWsgiErrors:
