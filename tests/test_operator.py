@@ -373,7 +373,18 @@ def test_gunicorn_json_logs_request_ids_and_a_quiet_disconnect(
     for secret in SECRETS:  # the testing secrets, so the server accepts the tokens this test signs
         del env[secret]
     server = start_server(
-        [GUNICORN, "-c", "gunicorn.conf.py", "-k", "eventlet", "-w", "1", "--pythonpath", str(tmp_path), "boom_app:app"],
+        [
+            GUNICORN,
+            "-c",
+            "gunicorn.conf.py",
+            "-k",
+            "eventlet",
+            "-w",
+            "1",
+            "--pythonpath",
+            str(tmp_path),
+            "boom_app:app",
+        ],
         env,
     )
     assert server.wait_up().status_code == 200
@@ -411,7 +422,9 @@ def test_gunicorn_json_logs_request_ids_and_a_quiet_disconnect(
     assert any(record["request_id"] == "boom-1" and record["status"] == 500 for record in access)
 
 
-TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+ \[\S+\] ")
+TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+ \[\S+\] "
+)
 
 
 def test_python_app_py_quick_start_and_readable_logs(start_server, tmp_path, connect_socket):
