@@ -88,7 +88,8 @@ def announce_admin(app, password):
         click.echo("Created the admin 'admin' with the password from FINSTACK_ADMIN_PASSWORD.")
     else:
         click.echo(f"Created the admin 'admin' with the password: {password}")
-        click.echo("It is shown only this once: sign in and change it now.")
+        if app.config["FINSTACK_ENV"] == "production":
+            click.echo("It is shown only this once: sign in and change it now.")
 
 
 @click.command("setup")
