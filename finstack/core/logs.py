@@ -114,7 +114,7 @@ class WebSocketTailFilter(logging.Filter):
     client's last frames (a close frame, 0x88) as a request line and logs `code 400, message Bad request syntax
     ('\\x88...')`. Those lines say nothing about a real request and are dropped."""
 
-    _TAIL = re.compile(r"code 400, message Bad (request syntax|HTTP/0\.9 request type|request version) \('\\x8")
+    _TAIL = re.compile(r"code 400, message Bad (request syntax|HTTP/0\.9 request type|request version) \(['\"]\\x8")
 
     def filter(self, record):
         return not self._TAIL.search(record.getMessage())
