@@ -99,7 +99,7 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 # --- one worker per process ---------------------------------------------------------------------------------------
 def on_starting(server):
-    """Refuse `-w 2` (or WEB_CONCURRENCY=2) before anything binds: see the module docstring for why."""
+    """Refuse `-w 2` (or `--workers 2` in GUNICORN_CMD_ARGS) before anything binds: see the module docstring."""
     if server.cfg.workers != 1:
         print(
             f"Configuration error: gunicorn must run exactly 1 worker per process, got {server.cfg.workers}."
