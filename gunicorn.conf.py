@@ -91,6 +91,7 @@ logconfig_dict = {
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["finstack"], "propagate": False},
         "gunicorn.access": {"level": "INFO" if accesslog else "CRITICAL", "handlers": ["finstack"], "propagate": False},
+        "alembic.runtime.plugins": {"level": "WARNING"},  # announces its plugins at import
     },
 }
 # eventlet announces its own deprecation with a warning when the worker class is imported; same reason as above.

@@ -150,7 +150,7 @@ def test_gunicorn_eventlet_serves_sqlite(start_gunicorn, tmp_path):
         **STRONG_SECRETS,  # so nothing is written to the checkout's instance/secrets.json
     }
     server = start_gunicorn(env)
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + 2 * START_TIMEOUT  # a loaded machine boots the worker slowly
     while True:
         try:
             status, health = call(f"{server.url}/api/health", timeout=2)
