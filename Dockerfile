@@ -1,9 +1,13 @@
 # FinStack API: gunicorn with one eventlet worker (see gunicorn.conf.py for why one, and why eventlet).
 #   docker build -t finstack .
-#   docker run --rm -e DATABASE_URL=postgresql://... -e SECRET_KEY=... -e JWT_SECRET_KEY=... finstack flask db upgrade
-#   docker run -p 5000:5000 -e DATABASE_URL=... -e SECRET_KEY=... -e JWT_SECRET_KEY=... \
+#   docker run -p 5000:5000 -e DATABASE_URL=postgresql://... -e SECRET_KEY=... -e JWT_SECRET_KEY=... \
 #       -v finstack-data:/app/instance finstack
-# Production refuses to start without SECRET_KEY and JWT_SECRET_KEY of 32+ characters, and never migrates by itself.
+# The entrypoint (deploy/entrypoint.sh) runs `flask setup` first: it migrates the schema to the latest revision
+# (under a PostgreSQL advisory lock, so containers starting together take turns) and creates the first admin,
+# printing a generated password once; if that fails the container exits saying why instead of serving.
+# `docker run ... finstack setup` only sets up; `docker run ... finstack flask users list` runs a command.
+# A whole stack (PostgreSQL, Redis, two app processes, nginx): deploy/docker-compose.yml.
+# Production refuses to start without SECRET_KEY and JWT_SECRET_KEY of 32+ characters.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -35,4 +39,5 @@ EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/health' % os.environ.get('PORT', '5000'), timeout=4)"]
 
-CMD ["gunicorn", "-c", "gunicorn.conf.py", "-k", "eventlet", "-w", "1", "app:app"]
+ENTRYPOINT ["/app/deploy/entrypoint.sh"]
+CMD ["serve"]

@@ -12,21 +12,50 @@ behind a load balancer with sticky sessions, and set REDIS_URL so an emit in one
 """
 
 import contextlib
+import importlib.util
+import logging
 import os
 import socket
 import sys
+import warnings
+from pathlib import Path
 
+from dotenv import load_dotenv
 from werkzeug.exceptions import ClientDisconnected
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _load_by_path(name, relative):
+    """Load one standard-library-only FinStack module without importing the `finstack` package (and Flask) into
+    the master process: the eventlet worker must patch the standard library before those are imported."""
+    spec = importlib.util.spec_from_file_location(name, _HERE / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_config = _load_by_path("_finstack_config", "finstack/config.py")
+_logs = _load_by_path("_finstack_logs", "finstack/core/logs.py")
+
+# Every setting is validated before gunicorn binds or forks: a bad one is one line on stderr and exit status 2.
+load_dotenv(_HERE / ".env")
+load_dotenv()
+try:
+    _settings = {setting.config_key: setting.default for setting in _config.SETTINGS}
+    _settings |= _config.validate_environment(os.environ)
+except _config.ConfigError as error:
+    _config.exit_on_config_error(error)
 
 # Listen where HOST/PORT say, as `python app.py` does: 127.0.0.1:5000 unless told otherwise, so a bare run on a
 # workstation is not exposed to the network. The Docker image sets HOST=0.0.0.0. BIND (e.g. "unix:/run/finstack.sock"
 # or "0.0.0.0:8000") wins over both; `-b` on the command line wins over everything.
-bind = os.environ.get("BIND") or f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '5000'}"
+bind = _settings["BIND"] or f"{_settings['HOST']}:{_settings['PORT']}"
 
 worker_class = "eventlet"
 workers = 1  # see the docstring: one worker per Socket.IO process
-worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))  # concurrent greenlets per worker
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+worker_connections = _settings["WORKER_CONNECTIONS"]  # concurrent greenlets per worker
+timeout = _settings["GUNICORN_TIMEOUT"]
 graceful_timeout = 20
 # Slow clients cannot hold a connection (and a greenlet) for ever:
 # - headers: the eventlet worker reads each request's header block under a timeout of `keepalive` seconds, counted
@@ -34,8 +63,8 @@ graceful_timeout = 20
 # - body: once the headers are in, every read of the body may wait at most REQUEST_READ_TIMEOUT seconds for data
 #   (like nginx's client_body_timeout); a client that stalls longer is disconnected. WebSocket connections are
 #   long-lived by design and exempt: Socket.IO's own ping/pong (25 s / 20 s) detects dead ones.
-keepalive = int(os.environ.get("REQUEST_HEADER_TIMEOUT", "5"))
-request_read_timeout = float(os.environ.get("REQUEST_READ_TIMEOUT", "30"))
+keepalive = _settings["REQUEST_HEADER_TIMEOUT"]
+request_read_timeout = float(_settings["REQUEST_READ_TIMEOUT"])
 
 # The app must be imported in the worker, after fork and after the hook below, never in the master: the database pool
 # must not be shared across a fork, and the app reads SOCKETIO_ASYNC_MODE when it is imported.
@@ -45,9 +74,52 @@ preload_app = False
 # user (tests, benchmarks, containers sharing a home) would fight over it; FinStack does not use `gunicornc`.
 control_socket_disable = True
 
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# --- logging: gunicorn's own lines in FinStack's one-line format (JSON with LOG_FORMAT=json) ---------------------
+loglevel = _settings["LOG_LEVEL"]
 errorlog = "-"
-accesslog = os.environ.get("ACCESS_LOG") or None  # e.g. ACCESS_LOG=- to log every request to stdout
+# FinStack writes one access line per request itself (finstack.access, with the request id). Setting ACCESS_LOG
+# (e.g. ACCESS_LOG=-) adds gunicorn's own access lines, Socket.IO transport requests included, in the same format.
+accesslog = _settings["ACCESS_LOG"]
+
+
+class _KnownDeprecations(logging.Filter):
+    """gunicorn warns at every worker boot that its eventlet worker is deprecated; the pin and the way out are
+    documented above and in the README, so the warning is noise in an operator's log."""
+
+    def filter(self, record):
+        return "eventlet worker is DEPRECATED" not in record.getMessage()
+
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"deprecations": {"()": _KnownDeprecations}},
+    "handlers": {
+        "finstack": {"()": _logs.make_handler, "log_format": _settings["LOG_FORMAT"], "filters": ["deprecations"]}
+    },
+    "root": {"level": loglevel.upper(), "handlers": ["finstack"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["finstack"], "propagate": False},
+        "gunicorn.access": {"level": "INFO" if accesslog else "CRITICAL", "handlers": ["finstack"], "propagate": False},
+        "alembic.runtime.plugins": {"level": "WARNING"},  # announces its plugins at import
+    },
+}
+# eventlet announces its own deprecation with a warning when the worker class is imported; same reason as above.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+
+# --- one worker per process ---------------------------------------------------------------------------------------
+def on_starting(server):
+    """Refuse `-w 2` (or `--workers 2` in GUNICORN_CMD_ARGS) before anything binds: see the module docstring."""
+    if server.cfg.workers != 1:
+        print(
+            f"Configuration error: gunicorn must run exactly 1 worker per process, got {server.cfg.workers}."
+            " Socket.IO keeps each session in the process that accepted it and gunicorn cannot send a client back"
+            " to the same worker, so sessions would break at random. Run more gunicorn processes behind a"
+            " sticky-session proxy with REDIS_URL set instead (see deploy/ and the README).",
+            file=sys.stderr,
+        )
+        raise SystemExit(_config.CONFIG_ERROR_EXIT_STATUS)
 
 
 def _is_eventlet(worker):

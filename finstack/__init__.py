@@ -7,6 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from finstack.config import load_config
+from finstack.core import logs
 from finstack.core.json_provider import FinStackJSONProvider
 from finstack.errors import register_error_handlers
 from finstack.extensions import api, cors, db, jwt, migrate, socketio
@@ -44,6 +45,7 @@ def create_app(config=None):
     register_commands(app)
     register_socket_handlers(app)
     trust_proxies(app)
+    logs.init_app(app)
     return app
 
 
@@ -92,6 +94,7 @@ def register_blueprints(app):
 
 def register_commands(app):
     from finstack.attachments.cli import attachments_cli
+    from finstack.bootstrap import setup_command
     from finstack.seed.cli import seed_cli
     from finstack.tasks.cli import tasks_cli
     from finstack.users.cli import users_cli
@@ -100,6 +103,7 @@ def register_commands(app):
     app.cli.add_command(seed_cli)
     app.cli.add_command(tasks_cli)
     app.cli.add_command(attachments_cli)
+    app.cli.add_command(setup_command)
 
 
 def register_socket_handlers(app):

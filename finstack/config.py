@@ -1,102 +1,243 @@
-"""Configuration classes. Everything comes from the environment (a `.env` file is read too).
+"""Configuration: every setting is read from the environment and validated here, in one table, at start.
 
-`FINSTACK_ENV` picks the class; `create_app(config)` lays a dict of overrides on top.
+`FINSTACK_ENV` picks the defaults of one environment class; the environment overrides them; `create_app(config)`
+lays a dict of overrides on top. A bad value raises `ConfigError`, whose text is the one line an operator sees:
+`Configuration error: MAX_UPLOAD_MB must be a whole number of megabytes, got 'ten'`.
+
+This module uses the standard library only: gunicorn.conf.py loads it by path in the master process to refuse a
+bad configuration before any worker starts, without importing Flask there.
 """
 
 import json
 import os
+import re
 import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CORS_ORIGINS = "http://localhost:4200,http://127.0.0.1:4200"
 MIN_SECRET_LENGTH = 32
 MB = 1024 * 1024
+CONFIG_ERROR_EXIT_STATUS = 2
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$", re.IGNORECASE)
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
-def _env_bool(name, default):
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; `str()` is the whole message, one line."""
+
+    def __init__(self, message):
+        super().__init__(f"Configuration error: {message}")
 
 
-def _env_int(name, default):
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+def exit_on_config_error(error):
+    """What every entry point does with a ConfigError: one line on stderr, exit status 2, no traceback."""
+    print(str(error), file=sys.stderr)
+    raise SystemExit(CONFIG_ERROR_EXIT_STATUS)
 
 
-def normalise_database_url(url):
-    """Hosting platforms hand out `postgres://` URLs, which SQLAlchemy 2 no longer accepts."""
-    if url.startswith("postgres://"):
-        return "postgresql://" + url[len("postgres://") :]
-    return url
+# --- parsers: text -> value, ValueError when the text is not of the expected form ---------------------------------
+
+
+def _text(value):
+    return value
+
+
+def _optional_text(value):
+    return value or None
+
+
+def _boolean(value):
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError
+
+
+def _whole(minimum, maximum=None):
+    def parse(value):
+        number = int(value.strip())
+        if number < minimum or (maximum is not None and number > maximum):
+            raise ValueError
+        return number
+
+    return parse
+
+
+def _number(minimum, strictly_above=False):
+    def parse(value):
+        number = float(value.strip())
+        if number != number or number < minimum or (strictly_above and number == minimum):  # NaN included
+            raise ValueError
+        return number
+
+    return parse
+
+
+def _choice(*options):
+    def parse(value):
+        lowered = value.strip().lower()
+        if lowered not in options:
+            raise ValueError
+        return lowered
+
+    return parse
+
+
+def _url(*schemes):
+    def parse(value):
+        value = value.strip()
+        if not _URL.match(value) or (schemes and value.split("://", 1)[0].lower() not in schemes):
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _origins(value):
+    # "*" is dropped, never honoured: credentials-bearing CORS must name its origins.
+    return [origin.strip() for origin in value.split(",") if origin.strip() and origin.strip() != "*"]
+
+
+def _rate_limits(value):
+    parts = [part for part in re.split(r"[;,]", value) if part.strip()]
+    if not parts or not all(_RATE.match(part) for part in parts):
+        raise ValueError
+    return value.strip()
+
+
+def _minutes(value):
+    return timedelta(minutes=_whole(1)(value))
+
+
+def _days(value):
+    return timedelta(days=_whole(1)(value))
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str  # the environment variable
+    parse: Callable[[str], Any]
+    expected: str  # completes "<env> must be …"
+    default: Any = None
+    key: str = ""  # the app.config key, when it differs from `env`
+    blank_is_unset: bool = True  # VAR= (as compose files and .env templates leave them) means "use the default"
+
+    @property
+    def config_key(self):
+        return self.key or self.env
+
+
+# Every variable FinStack reads. The README's configuration table lists the same rows.
+SETTINGS = (
+    Setting(
+        "FINSTACK_ENV",
+        _choice("development", "production", "testing"),
+        "one of development, production, testing",
+        "development",
+    ),
+    Setting("SECRET_KEY", _optional_text, "a random string"),
+    Setting("JWT_SECRET_KEY", _optional_text, "a random string"),
+    Setting(
+        "DATABASE_URL",
+        _url(),
+        "a database URL such as postgresql://user:password@host/finstack or sqlite:///instance/finstack.db",
+        key="SQLALCHEMY_DATABASE_URI",
+    ),
+    Setting(
+        "CORS_ORIGIN",
+        _origins,
+        "a comma-separated list of origins",
+        _origins(DEFAULT_CORS_ORIGINS),
+        key="CORS_ORIGINS",
+        blank_is_unset=False,  # CORS_ORIGIN= allows no cross-origin caller at all
+    ),
+    Setting("HOST", _text, "a host name or address", "127.0.0.1"),
+    Setting("PORT", _whole(1, 65535), "a TCP port number (1-65535)", 5000),
+    Setting("UPLOAD_FOLDER", _optional_text, "a directory path"),
+    Setting("MAX_UPLOAD_MB", _whole(1), "a whole number of megabytes", 10),
+    Setting("MAX_CONTENT_LENGTH", _whole(1), "a whole number of bytes", 16 * MB),
+    Setting(
+        "JWT_ACCESS_TOKEN_MINUTES",
+        _minutes,
+        "a whole number of minutes",
+        timedelta(hours=24),
+        key="JWT_ACCESS_TOKEN_EXPIRES",
+    ),
+    Setting(
+        "JWT_REFRESH_TOKEN_DAYS", _days, "a whole number of days", timedelta(days=30), key="JWT_REFRESH_TOKEN_EXPIRES"
+    ),
+    Setting("REGISTRATION_OPEN", _boolean, "true or false", True),
+    Setting("FINSTACK_ADMIN_PASSWORD", _optional_text, "a password", key="ADMIN_PASSWORD"),
+    Setting("REDIS_URL", _url("redis", "rediss", "unix"), "a Redis URL such as redis://127.0.0.1:6379/0"),
+    # "threading" serves `python app.py`; gunicorn.conf.py sets "eventlet" in its workers.
+    Setting(
+        "SOCKETIO_ASYNC_MODE",
+        _choice("threading", "eventlet", "gevent", "gevent_uwsgi"),
+        "one of threading, eventlet, gevent, gevent_uwsgi",
+        "threading",
+    ),
+    Setting("SOCKET_RECHECK_SECONDS", _number(0, strictly_above=True), "a number of seconds above 0", 0.5),
+    Setting("MAIL_SERVER", _optional_text, "an SMTP host name"),
+    Setting("MAIL_PORT", _whole(1, 65535), "a TCP port number (1-65535)", 587),
+    Setting("MAIL_USE_TLS", _boolean, "true or false", True),
+    Setting("MAIL_USE_SSL", _boolean, "true or false", False),
+    Setting("MAIL_USERNAME", _optional_text, "a user name"),
+    Setting("MAIL_PASSWORD", _optional_text, "a password"),
+    Setting(
+        "MAIL_DEFAULT_SENDER",
+        _text,
+        "an address such as FinStack <noreply@example.com>",
+        "FinStack <noreply@finstack.local>",
+    ),
+    Setting("MAIL_TIMEOUT", _number(0, strictly_above=True), "a number of seconds above 0", 10.0),
+    Setting("MAIL_MAX_ATTEMPTS", _whole(1), "a whole number of attempts (1 or more)", 5),
+    Setting("MAIL_RETRY_DELAY", _number(0), "a number of seconds (0 or more)", 2.0),
+    Setting("RATELIMIT_ENABLED", _boolean, "true or false", True),
+    Setting("LOGIN_RATE_LIMIT", _rate_limits, "a rate such as 5/minute (several joined by ';')", "5/minute"),
+    Setting("LOGIN_ACCOUNT_RATE_LIMIT", _rate_limits, "a rate such as 20/hour (several joined by ';')", "20/hour"),
+    Setting("REGISTER_RATE_LIMIT", _rate_limits, "a rate such as 10/hour (several joined by ';')", "10/hour"),
+    Setting("PASSWORD_RATE_LIMIT", _rate_limits, "a rate such as 5/minute (several joined by ';')", "5/minute;20/hour"),
+    Setting("DEFAULT_RATE_LIMIT", _rate_limits, "a rate such as 600/minute (several joined by ';')", "600/minute"),
+    Setting("PROXY_FIX_X_FOR", _whole(0), "a whole number of trusted proxies (0 or more)", 0),
+    # Partial uploads and stored files no row owns are removed (server start, `flask attachments clean`) once older
+    # than this: younger ones may be uploads still arriving or between their move and their commit.
+    Setting("UPLOAD_CLEANUP_AGE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
+    Setting("REQUEST_READ_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 30),
+    Setting("REQUEST_HEADER_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 5),
+    Setting(
+        "LOG_LEVEL",
+        _choice("debug", "info", "warning", "error", "critical"),
+        "one of debug, info, warning, error, critical",
+        "info",
+    ),
+    Setting("LOG_FORMAT", _choice("text", "json"), "text or json", "text"),
+    # Read by gunicorn.conf.py only.
+    Setting("BIND", _optional_text, "an address such as 0.0.0.0:5000 or unix:/run/finstack.sock"),
+    Setting("WORKER_CONNECTIONS", _whole(1), "a whole number of connections", 1000),
+    Setting("GUNICORN_TIMEOUT", _whole(1), "a whole number of seconds", 60),
+    Setting("ACCESS_LOG", _optional_text, "a file path, or - for stdout"),
+)
 
 
 class BaseConfig:
-    # Settings from the environment are properties, read when `create_app` builds the configuration (after it
-    # loads `.env`), not when this module is imported: a `.env` file, or a changed environment, then counts.
+    """Defaults that do not come from the environment, and per-environment defaults of the settings above."""
 
-    FINSTACK_ENV = "development"
     VERSION = "1.0.0"
     AUTO_MIGRATE = False
-    SECRET_KEY = None
-    JWT_SECRET_KEY = None
-    SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
-
-    JWT_ACCESS_TOKEN_EXPIRES = property(lambda self: timedelta(minutes=_env_int("JWT_ACCESS_TOKEN_MINUTES", 24 * 60)))
-    JWT_REFRESH_TOKEN_EXPIRES = property(lambda self: timedelta(days=_env_int("JWT_REFRESH_TOKEN_DAYS", 30)))
     JWT_TOKEN_LOCATION = ["headers"]
     JWT_ERROR_MESSAGE_KEY = "error"
-
-    # Attachments: files over MAX_UPLOAD_MB are refused (413) while they are written to disk.
-    # MAX_CONTENT_LENGTH caps whole request bodies; load_config keeps it at least 1 MB above the upload limit.
-    MAX_UPLOAD_MB = property(lambda self: _env_int("MAX_UPLOAD_MB", 10))
-    MAX_CONTENT_LENGTH = property(lambda self: _env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
-    # Partial uploads and stored files no row owns are removed (server start, `flask attachments clean`) once older
-    # than this: younger ones may be uploads still arriving or between their move and their commit.
-    UPLOAD_CLEANUP_AGE_SECONDS = property(lambda self: _env_int("UPLOAD_CLEANUP_AGE_SECONDS", 3600))
     PASSWORD_HASH_METHOD = "scrypt"
-    REGISTRATION_OPEN = property(lambda self: _env_bool("REGISTRATION_OPEN", True))
-    ADMIN_PASSWORD = property(lambda self: os.environ.get("FINSTACK_ADMIN_PASSWORD"))
-
-    HOST = property(lambda self: os.environ.get("HOST", "127.0.0.1"))
-    PORT = property(lambda self: _env_int("PORT", 5000))
-    UPLOAD_FOLDER = property(lambda self: os.environ.get("UPLOAD_FOLDER"))
-    # "threading" serves `python app.py`; gunicorn.conf.py sets "eventlet" for the production server.
-    SOCKETIO_ASYNC_MODE = property(lambda self: os.environ.get("SOCKETIO_ASYNC_MODE", "threading"))
-    # Set REDIS_URL (redis://host:6379/0) when more than one process serves sockets or the CLI must reach them:
-    # it becomes the Socket.IO message queue, so an emit from any process reaches every connected client.
-    REDIS_URL = property(lambda self: os.environ.get("REDIS_URL") or None)
-    # How often each process re-checks its sockets' tokens and accounts (logout, deactivation), in seconds.
-    SOCKET_RECHECK_SECONDS = property(lambda self: float(os.environ.get("SOCKET_RECHECK_SECONDS", "0.5")))
-
-    # Rate limits (Flask-Limiter syntax, e.g. "5/minute;100/day"), counted in Redis when REDIS_URL is set (so they
-    # hold across processes), else in this process's memory. RATELIMIT_ENABLED=false turns every limit off.
-    RATELIMIT_ENABLED = property(lambda self: _env_bool("RATELIMIT_ENABLED", True))
-    LOGIN_RATE_LIMIT = property(lambda self: os.environ.get("LOGIN_RATE_LIMIT", "5/minute"))  # per client address
-    LOGIN_ACCOUNT_RATE_LIMIT = property(lambda self: os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20/hour"))
-    REGISTER_RATE_LIMIT = property(lambda self: os.environ.get("REGISTER_RATE_LIMIT", "10/hour"))  # per address
-    PASSWORD_RATE_LIMIT = property(lambda self: os.environ.get("PASSWORD_RATE_LIMIT", "5/minute;20/hour"))
-    DEFAULT_RATE_LIMIT = property(lambda self: os.environ.get("DEFAULT_RATE_LIMIT", "600/minute"))
-    # How many proxies in front of the app may set X-Forwarded-For (werkzeug ProxyFix). 0: the connection's address
-    # is the client's, and a client-sent X-Forwarded-For changes nothing.
-    PROXY_FIX_X_FOR = property(lambda self: _env_int("PROXY_FIX_X_FOR", 0))
-
-    # Outgoing mail is off unless MAIL_SERVER is set.
-    MAIL_SERVER = property(lambda self: os.environ.get("MAIL_SERVER"))
-    MAIL_PORT = property(lambda self: _env_int("MAIL_PORT", 587))
-    MAIL_USE_TLS = property(lambda self: _env_bool("MAIL_USE_TLS", True))
-    MAIL_USE_SSL = property(lambda self: _env_bool("MAIL_USE_SSL", False))
-    MAIL_USERNAME = property(lambda self: os.environ.get("MAIL_USERNAME"))
-    MAIL_PASSWORD = property(lambda self: os.environ.get("MAIL_PASSWORD"))
-    MAIL_DEFAULT_SENDER = property(
-        lambda self: os.environ.get("MAIL_DEFAULT_SENDER", "FinStack <noreply@finstack.local>")
-    )
-    MAIL_TIMEOUT = property(lambda self: float(os.environ.get("MAIL_TIMEOUT", "10")))
-    MAIL_MAX_ATTEMPTS = property(lambda self: _env_int("MAIL_MAX_ATTEMPTS", 5))
-    MAIL_RETRY_DELAY = property(lambda self: float(os.environ.get("MAIL_RETRY_DELAY", "2")))
 
     API_TITLE = "FinStack API"
     API_VERSION = VERSION
@@ -106,27 +247,21 @@ class BaseConfig:
     OPENAPI_SWAGGER_UI_PATH = "/docs"
     OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
 
-    @property
-    def CORS_ORIGINS(self):  # noqa: N802 - Flask config keys are upper case
-        raw = os.environ.get("CORS_ORIGIN", DEFAULT_CORS_ORIGINS)
-        return [origin.strip() for origin in raw.split(",") if origin.strip() and origin.strip() != "*"]
-
 
 class DevelopmentConfig(BaseConfig):
-    AUTO_MIGRATE = True
+    AUTO_MIGRATE = True  # `python app.py` migrates the embedded database itself
 
 
 class ProductionConfig(BaseConfig):
-    FINSTACK_ENV = "production"
+    pass
 
 
 class TestingConfig(BaseConfig):
-    FINSTACK_ENV = "testing"
     TESTING = True
     SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
     JWT_SECRET_KEY = "testing-jwt-secret-key-that-is-long-enough-0123456789"
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
-    RATELIMIT_ENABLED = False  # the tests of the limits turn them on
+    RATELIMIT_ENABLED = False
 
 
 CONFIGS = {
@@ -136,26 +271,61 @@ CONFIGS = {
 }
 
 
+def read_environment(environ):
+    """Parse every variable of SETTINGS that `environ` sets: {config key: value}. Raises ConfigError."""
+    values = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        if raw is None or (setting.blank_is_unset and not raw.strip()):
+            continue
+        try:
+            values[setting.config_key] = setting.parse(raw)
+        except ValueError:
+            raise ConfigError(f"{setting.env} must be {setting.expected}, got {raw!r}") from None
+    return values
+
+
+def validate_environment(environ):
+    """Everything that can be checked without an app (gunicorn's master runs this): returns the parsed values."""
+    values = read_environment(environ)
+    if values.get("FINSTACK_ENV") == "production":
+        _require_strong_secrets(values)
+    return values
+
+
+def normalise_database_url(url, base=None):
+    """`postgres://` (what hosting platforms hand out) becomes `postgresql://`; a relative SQLite path is made
+    absolute against `base` (the working directory), as SQLAlchemy itself reads it, not Flask-SQLAlchemy's
+    instance folder."""
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://") :]
+    prefix, _, rest = url.partition(":///")
+    if prefix.split("+")[0] == "sqlite" and rest and not rest.startswith(("/", ":memory:", "file:")):
+        path, _, query = rest.partition("?")
+        absolute = Path(base or os.getcwd()) / path
+        return f"{prefix}:///{absolute}" + (f"?{query}" if query else "")
+    return url
+
+
 def load_config(app, overrides):
-    """Fill `app.config` from the class `FINSTACK_ENV` names, then the overrides, then derived defaults."""
-    env_name = (overrides or {}).get("FINSTACK_ENV") or os.environ.get("FINSTACK_ENV", "development")
+    """Fill `app.config`: the settings' defaults, the environment class, the environment, then `overrides`."""
+    overrides = dict(overrides or {})
+    values = read_environment(os.environ)
+    env_name = overrides.get("FINSTACK_ENV") or values.get("FINSTACK_ENV", "development")
     if env_name not in CONFIGS:
-        raise RuntimeError(f"FINSTACK_ENV must be one of {', '.join(CONFIGS)}, not {env_name!r}")
-    config_object = CONFIGS[env_name]()
-    app.config.from_object(config_object)
-    app.config["CORS_ORIGINS"] = config_object.CORS_ORIGINS
-    for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
-        if os.environ.get(key):
-            app.config[key] = os.environ[key]
-    if os.environ.get("DATABASE_URL"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
-    app.config.update(overrides or {})
+        raise ConfigError(f"FINSTACK_ENV must be one of {', '.join(CONFIGS)}, got {env_name!r}")
+    app.config.update({setting.config_key: setting.default for setting in SETTINGS})
+    app.config.from_object(CONFIGS[env_name])
+    app.config.update(values)
+    app.config.update(overrides)
+    app.config["FINSTACK_ENV"] = env_name
 
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'finstack.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    _make_sqlite_directory(app.config["SQLALCHEMY_DATABASE_URI"])
     if not app.config["UPLOAD_FOLDER"]:
         app.config["UPLOAD_FOLDER"] = str(instance / "uploads")
     # Room for the multipart envelope around the largest file allowed.
@@ -169,16 +339,22 @@ def load_config(app, overrides):
         _fill_install_secrets(app.config, instance / "secrets.json")
 
 
+def _make_sqlite_directory(url):
+    """SQLite creates its file but not the folder it lives in (`sqlite:///data/finstack.db` on a fresh checkout)."""
+    prefix, _, path = url.partition(":///")
+    if prefix.split("+")[0] == "sqlite" and path.startswith("/"):
+        Path(path.partition("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+
+
 def _require_strong_secrets(config):
     weak = [
         key for key in ("SECRET_KEY", "JWT_SECRET_KEY") if not config.get(key) or len(config[key]) < MIN_SECRET_LENGTH
     ]
     if weak:
-        raise RuntimeError(
-            "Refusing to start in production: set "
-            + " and ".join(weak)
-            + f" to random strings of at least {MIN_SECRET_LENGTH} characters, e.g. "
-            "python -c 'import secrets; print(secrets.token_hex(32))'"
+        raise ConfigError(
+            " and ".join(weak)
+            + f" must be random strings of at least {MIN_SECRET_LENGTH} characters in production, e.g. from"
+            " python -c 'import secrets; print(secrets.token_hex(32))'"
         )
 
 

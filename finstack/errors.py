@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from finstack.core.error_codes import ERROR_CODES, STATUS_CODES
+from finstack.core.logs import current_request_id
 from finstack.extensions import db, jwt
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def _handle_stale_data(error):
 def _handle_unexpected(error):
     db.session.rollback()
     log.exception("Unhandled error")
-    return error_response(500, "Internal server error")
+    return error_response(500, "Internal server error", {"request_id": current_request_id()})
 
 
 def register_error_handlers(app):

@@ -142,14 +142,35 @@ def assert_serves_api(server, username, password):
 
 
 def test_gunicorn_eventlet_serves_sqlite(start_gunicorn, tmp_path):
-    """Development on a fresh SQLite file: the worker migrates it and creates admin/admin123."""
-    server = start_gunicorn(
-        {
-            "FINSTACK_ENV": "development",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'gunicorn.db'}",
-            **STRONG_SECRETS,  # so nothing is written to the checkout's instance/secrets.json
-        }
+    """Development on a fresh SQLite file: importing app:app changes nothing, so health says the schema is not
+    migrated (503) until `flask setup` migrates it and creates admin/admin123."""
+    env = {
+        "FINSTACK_ENV": "development",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'gunicorn.db'}",
+        **STRONG_SECRETS,  # so nothing is written to the checkout's instance/secrets.json
+    }
+    server = start_gunicorn(env)
+    deadline = time.monotonic() + 2 * START_TIMEOUT  # a loaded machine boots the worker slowly
+    while True:
+        try:
+            status, health = call(f"{server.url}/api/health", timeout=2)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and server.process.poll() is None, server.log()
+            time.sleep(0.2)
+    assert status == 503, health
+    assert health["status"] == "unhealthy" and health["migrations"]["current"] is None
+
+    full_env = {key: value for key, value in os.environ.items() if key not in SCRUBBED}
+    setup = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "setup"],
+        cwd=ROOT,
+        env={**full_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
+    assert setup.returncode == 0, setup.stderr
     assert_serves_api(server, "admin", "admin123")
 
 
