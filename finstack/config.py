@@ -48,6 +48,7 @@ class BaseConfig:
     JWT_ACCESS_TOKEN_EXPIRES = property(lambda self: timedelta(minutes=_env_int("JWT_ACCESS_TOKEN_MINUTES", 24 * 60)))
     JWT_REFRESH_TOKEN_EXPIRES = property(lambda self: timedelta(days=_env_int("JWT_REFRESH_TOKEN_DAYS", 30)))
     JWT_TOKEN_LOCATION = ["headers"]
+    JWT_COOKIE_CSRF_PROTECT = False  # no cookies, so no random `csrf` claim: a refresh token can be re-encoded
     # A refresh token presented again within this many seconds of its rotation gets the same successor (two tabs
     # refreshing at once); later, it is a reuse and ends its sign-in.
     REFRESH_REUSE_GRACE_SECONDS = property(lambda self: _env_int("REFRESH_REUSE_GRACE_SECONDS", 10))
