@@ -1,4 +1,4 @@
-"""`flask users …` keeps the API's rules and leaves the same audit trail; the README's examples run (issue 8, item 2)."""
+"""`flask users …` keeps the API's rules and leaves the same audit trail; the README's examples run (8.2)."""
 
 import getpass
 import re
