@@ -239,3 +239,10 @@ def test_a_reused_refresh_token_drops_the_familys_sockets(no_grace, client, memb
     sock = socket_client(token=rotated["access_token"])
     assert status_and_code(refresh(client, tokens["refresh_token"])) == REVOKED
     assert sock.wait_disconnected(timeout=5)
+
+
+def test_activating_an_active_account_ends_nothing(client, admin, member):
+    tokens = sign_in(client, member)
+    admin_headers = bearer(sign_in(client, admin)["access_token"])
+    assert client.post(f"/api/users/{member.id}/activate", headers=admin_headers).status_code == 200
+    assert me(client, tokens) == (200, None)

@@ -92,7 +92,10 @@ def change_password(user, current_password, new_password):
 
 
 def set_active(user, active, actor=None):
-    """(De)activate; either way the user's tokens issued before stop working (reactivation revives none)."""
+    """(De)activate; either change ends the user's tokens issued before (reactivation revives none). Asking for the
+    state the account is already in changes nothing."""
+    if user.is_active == active:
+        return user
     user.is_active = active
     audit.record(actor, "user.activate" if active else "user.deactivate", "user", user.id)
     end_sessions(user, actor, "activated" if active else "deactivated")
