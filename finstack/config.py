@@ -176,6 +176,9 @@ SETTINGS = (
     Setting(
         "JWT_REFRESH_TOKEN_DAYS", _days, "a whole number of days", timedelta(days=30), key="JWT_REFRESH_TOKEN_EXPIRES"
     ),
+    # A refresh token presented again within this many seconds of its rotation gets the same successor (two tabs
+    # refreshing at once); later, it is a reuse and ends its sign-in.
+    Setting("REFRESH_REUSE_GRACE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 10),
     Setting("REGISTRATION_OPEN", _boolean, "true or false", True),
     Setting("FINSTACK_ADMIN_PASSWORD", _optional_text, "a password", key="ADMIN_PASSWORD"),
     Setting("REDIS_URL", _url("redis", "rediss", "unix"), "a Redis URL such as redis://127.0.0.1:6379/0"),
@@ -236,6 +239,7 @@ class BaseConfig:
     AUTO_MIGRATE = False
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     JWT_TOKEN_LOCATION = ["headers"]
+    JWT_COOKIE_CSRF_PROTECT = False  # no cookies, so no random `csrf` claim: a refresh token can be re-encoded
     JWT_ERROR_MESSAGE_KEY = "error"
     PASSWORD_HASH_METHOD = "scrypt"
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from conftest import PASSWORD
 from flask_jwt_extended import decode_token
 
-from finstack.auth.models import RevokedToken
+from finstack.auth.models import TokenFamily
 from finstack.extensions import db
 from finstack.users.models import User
 
@@ -332,10 +332,11 @@ def test_refresh_without_a_token_is_401(client):
 
 
 def revoked_rows():
-    return db.session.scalars(sa.select(RevokedToken)).all()
+    """The ended sign-ins (token families)."""
+    return db.session.scalars(sa.select(TokenFamily).where(TokenFamily.revoked_at.is_not(None))).all()
 
 
-def test_logout_revokes_the_presented_access_token(client, member):
+def test_logout_ends_the_sign_in_of_the_presented_access_token(client, member):
     tokens = tokens_for(client, member)
     headers = bearer(tokens["access_token"])
     response = client.post("/api/auth/logout", headers=headers)
@@ -343,14 +344,14 @@ def test_logout_revokes_the_presented_access_token(client, member):
     assert response.json["message"]
 
     body = assert_error(client.get("/api/auth/me", headers=headers), 401)
-    assert "revoked" in body["error"].lower()
+    assert "revoked" in body["error"].lower() and body["code"] == "token_revoked"
     (row,) = revoked_rows()
-    assert row.jti == decode_token(tokens["access_token"])["jti"]
-    assert row.token_type == "access"
+    assert str(row.id) == decode_token(tokens["access_token"])["fam"]
     assert row.user_id == member.id
 
-    # Without the refresh token in the body, the refresh token still works.
-    assert client.post("/api/auth/refresh", headers=bearer(tokens["refresh_token"])).status_code == 200
+    # The refresh token of the same sign-in ends with it.
+    body = assert_error(client.post("/api/auth/refresh", headers=bearer(tokens["refresh_token"])), 401)
+    assert body["code"] == "token_revoked"
 
 
 def test_logout_is_per_token(client, member):
@@ -361,11 +362,12 @@ def test_logout_is_per_token(client, member):
     assert client.get("/api/auth/me", headers=bearer(second["access_token"])).status_code == 200
 
 
-def test_logout_with_the_refresh_token_revokes_both(client, member):
+def test_logout_with_the_refresh_token_of_another_sign_in_ends_both(client, member):
     tokens = tokens_for(client, member)
+    other = tokens_for(client, member)
     response = client.post(
         "/api/auth/logout",
-        json={"refresh_token": tokens["refresh_token"]},
+        json={"refresh_token": other["refresh_token"]},
         headers=bearer(tokens["access_token"]),
     )
     assert response.status_code == 200, response.json
@@ -373,9 +375,10 @@ def test_logout_with_the_refresh_token_revokes_both(client, member):
         "revoked"
         in assert_error(client.get("/api/auth/me", headers=bearer(tokens["access_token"])), 401)["error"].lower()
     )
-    body = assert_error(client.post("/api/auth/refresh", headers=bearer(tokens["refresh_token"])), 401)
+    body = assert_error(client.post("/api/auth/refresh", headers=bearer(other["refresh_token"])), 401)
     assert "revoked" in body["error"].lower()
-    assert sorted(row.token_type for row in revoked_rows()) == ["access", "refresh"]
+    assert_error(client.get("/api/auth/me", headers=bearer(other["access_token"])), 401)
+    assert len(revoked_rows()) == 2
 
 
 def test_logout_twice_with_the_same_token_is_401(client, member):

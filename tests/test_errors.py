@@ -10,7 +10,7 @@ import jwt as pyjwt
 import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD
-from flask_jwt_extended import create_access_token
+from flask_jwt_extended import create_access_token, decode_token
 
 from finstack.extensions import db
 from finstack.users.models import User
@@ -559,8 +559,10 @@ def test_bad_tokens_are_a_json_401(app, client, member, task, method, path, kind
 
 
 def test_a_well_formed_token_built_the_same_way_is_accepted(app, client, member):
-    """The control for the hand-built tokens above."""
-    token = pyjwt.encode(_claims(str(member.id)), app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    """The control for the hand-built tokens above (with the sign-in and version claims of a real token)."""
+    session_claims = decode_token(create_access_token(identity=str(member.id)))
+    claims = _claims(str(member.id), ver=session_claims["ver"], fam=session_claims["fam"])
+    token = pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
     response = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.json
 

@@ -73,8 +73,10 @@ def test_admin_changes_role_and_department(client, auth_headers, admin, member):
     )
     assert response.status_code == 200
     assert (response.json["role"], response.json["department"]) == ("manager", "IT")
-    entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "user.update"))
+    entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "user.role_changed"))
     assert entry.changes["role"] == {"from": "member", "to": "manager"}
+    entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "user.update"))
+    assert entry.changes == {"department": {"from": None, "to": "IT"}}
 
 
 def test_unknown_field_refused(client, auth_headers, admin, member):

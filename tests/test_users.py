@@ -311,7 +311,7 @@ def change_password(client, headers, current, new):
 def test_change_password(client, member, auth_headers):
     response = change_password(client, auth_headers(member), PASSWORD, "brand-new-secret")
     assert response.status_code == 200, response.json
-    assert response.json["message"]
+    assert {"access_token", "refresh_token", "token_type", "expires_in", "user"} <= set(response.json)
     assert_error(login(client, member.username), 401)
     assert login(client, member.username, "brand-new-secret").status_code == 200
     assert reload(member).check_password("brand-new-secret")

@@ -21,6 +21,8 @@ class AuditLog(db.Model):
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     # No foreign key: the log outlives the records it describes.
     actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    # Who acted when no user did, e.g. `cli:root` for the `flask` CLI run by the OS user root.
+    actor_label: Mapped[str | None] = mapped_column(sa.String(64))
     action: Mapped[str] = mapped_column(sa.String(64))
     entity_type: Mapped[str] = mapped_column(sa.String(32))
     entity_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)

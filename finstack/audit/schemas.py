@@ -6,6 +6,9 @@ from finstack.core.schemas import AwareDateTime, BaseSchema, DateRangeQuery, Pag
 class AuditLogOut(BaseSchema):
     id = fields.UUID()
     actor_id = fields.UUID(allow_none=True)
+    actor_label = fields.String(
+        allow_none=True, metadata={"description": "Who acted when no user did, e.g. `cli:root` (the CLI run by root)"}
+    )
     action = fields.String()
     entity_type = fields.String()
     entity_id = fields.UUID(allow_none=True)

@@ -30,17 +30,39 @@ def diff(record, changes):
     }
 
 
-def record(actor, action, entity_type, entity_id=None, changes=None):
-    db.session.add(
-        AuditLog(
-            actor_id=getattr(actor, "id", None),
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            changes={key: _jsonable(value) for key, value in (changes or {}).items()},
-            ip_address=request.remote_addr if has_request_context() else None,
-        )
+class SystemActor:
+    """An actor that is not a signed-in user (the `flask` CLI): admin rights, no id, shown as `label`."""
+
+    role = "admin"
+    id = None
+    is_active = True
+
+    def __init__(self, label):
+        self.audit_label = label
+
+
+def _entry(actor, action, entity_type, entity_id, changes):
+    return AuditLog(
+        actor_id=getattr(actor, "id", None),
+        actor_label=getattr(actor, "audit_label", None),
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        changes={key: _jsonable(value) for key, value in (changes or {}).items()},
+        ip_address=request.remote_addr if has_request_context() else None,
     )
+
+
+def record(actor, action, entity_type, entity_id=None, changes=None):
+    """Add an entry to the caller's transaction: it commits, or rolls back, with the write it describes."""
+    db.session.add(_entry(actor, action, entity_type, entity_id, changes))
+
+
+def record_now(actor, action, entity_type, entity_id=None, changes=None):
+    """Write an entry in a transaction of its own, committed at once: it survives the request's rollback
+    (a failed login, a refused reuse)."""
+    with Session(db.engine) as session, session.begin():
+        session.add(_entry(actor, action, entity_type, entity_id, changes))
 
 
 def list_entries(*, page, per_page, action=None, user_id=None, task_id=None, date_from=None, date_to=None):

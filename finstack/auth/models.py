@@ -8,13 +8,20 @@ from finstack.core.time import utcnow
 from finstack.extensions import db
 
 
-class RevokedToken(db.Model):
-    """A token revoked before its expiry (logout). Rows past `expires_at` can be purged."""
+class TokenFamily(db.Model):
+    """One sign-in: every refresh token rotated from it, and the access tokens they issued, carry its id (`fam`).
 
-    __tablename__ = "revoked_tokens"
+    `current_jti` is the only refresh token that may be used; `previous_jti`, retired at `rotated_at`, may be
+    presented again within the grace window (a concurrent refresh) and gets the same successor. Any older refresh
+    token of the family is a reuse: the family is revoked (`revoked_at`), which ends its access tokens too.
+    """
 
-    jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    token_type: Mapped[str] = mapped_column(sa.String(16))
+    __tablename__ = "token_families"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    expires_at: Mapped[object] = mapped_column(UTCDateTime, index=True)
-    revoked_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    current_jti: Mapped[str] = mapped_column(sa.String(64))
+    previous_jti: Mapped[str | None] = mapped_column(sa.String(64))
+    rotated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[object | None] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@ from flask import current_app
 from flask_jwt_extended import current_user, get_jwt
 
 from finstack.auth import bp, service
-from finstack.auth.schemas import AccessTokenOut, LoginIn, LogoutIn, TokenPairOut
+from finstack.auth.schemas import LoginIn, LogoutIn, RefreshedTokensOut, TokenPairOut
 from finstack.core import ratelimit
 from finstack.core.schemas import MessageSchema
 from finstack.errors import ApiError
@@ -33,10 +33,13 @@ def login(data):
 
 @bp.post("/refresh")
 @bp.auth_required(refresh=True)
-@bp.response(200, AccessTokenOut)
+@bp.response(200, RefreshedTokensOut)
 def refresh():
-    """Send the refresh token as the Bearer token to get a new access token."""
-    return service.issue_access_token(current_user)
+    """Send the refresh token as the Bearer token; get a new access token and a new refresh token.
+
+    The refresh token sent is retired: sent again later (after the grace window), it ends the whole sign-in.
+    """
+    return service.refresh(current_user, get_jwt())
 
 
 @bp.post("/logout")
@@ -44,7 +47,7 @@ def refresh():
 @bp.arguments(LogoutIn)
 @bp.response(200, MessageSchema)
 def logout(data):
-    """Revoke the presented access token, and the refresh token if it is given."""
+    """End the sign-in of the presented access token (all its tokens), and that of `refresh_token` if given."""
     service.logout(current_user, get_jwt(), data.get("refresh_token"))
     return {"message": "Logged out"}
 

@@ -25,14 +25,15 @@ class TokenPairOut(BaseSchema):
     user = fields.Nested(UserOut, required=True)
 
 
-class AccessTokenOut(BaseSchema):
+class RefreshedTokensOut(BaseSchema):
     access_token = fields.String(required=True)
-    token_type = fields.String(required=True)
-    expires_in = fields.Integer(required=True)
+    refresh_token = fields.String(required=True, metadata={"description": "Use this one next time"})
+    token_type = fields.String(required=True, metadata={"example": "bearer"})
+    expires_in = fields.Integer(required=True, metadata={"description": "Access token lifetime in seconds"})
 
 
 class LogoutIn(BaseSchema):
     refresh_token = fields.String(
         validate=validate.Length(max=4096),
-        metadata={"description": "Also revoke this refresh token (recommended when logging out)"},
+        metadata={"description": "Also end the sign-in of this refresh token (when it is another one)"},
     )

@@ -5,8 +5,8 @@ joined at connect; `join_user` adds later ones), `task:<id>` (joined on request 
 
 Services call the functions below *after* their transaction commits; each acts on this process's sockets at once
 and, when REDIS_URL is set, on every other process's through a Redis channel. Without Redis, each server process
-re-checks its sockets every SOCKET_RECHECK_SECONDS (0.5 s) anyway, so a logout or deactivation made anywhere (the CLI
-included) drops the sockets within a second.
+re-checks its sockets every SOCKET_RECHECK_SECONDS (0.5 s) anyway, so a logout, password change or deactivation
+made anywhere (the CLI included) drops the sockets within a second.
 """
 
 from flask import current_app
@@ -40,9 +40,9 @@ def disconnect_user(user_id):
     socket_registry().publish({"op": "kick_user", "user_id": str(user_id)})
 
 
-def disconnect_token(jti):
-    """Drop the live sockets opened with the access token `jti` (logout), in every process."""
-    socket_registry().publish({"op": "kick_token", "jti": jti})
+def disconnect_family(family_id):
+    """Drop the live sockets opened with a token of the sign-in `family_id` (logout, refresh reuse), everywhere."""
+    socket_registry().publish({"op": "kick_family", "family": str(family_id)})
 
 
 def join_user(user_id, rooms):

@@ -24,8 +24,14 @@ CONVERSATION_PREFIX = "conversation:"
 class Connection:
     sid: str
     user_id: str
-    jti: str
+    family: str  # the token's sign-in (`fam` claim)
+    version: int  # the token's `ver` claim
     conversation_rooms: list = field(default_factory=list)
+
+    @property
+    def session(self):
+        """What the periodic re-check looks at: `(user_id, family, version)`."""
+        return (self.user_id, self.family, self.version)
 
 
 class Registry:
@@ -99,8 +105,8 @@ class Registry:
         op = operation.get("op")
         if op == "kick_user":
             self.kick([c.sid for c in self.connections() if c.user_id == operation["user_id"]])
-        elif op == "kick_token":
-            self.kick([c.sid for c in self.connections() if c.jti == operation["jti"]])
+        elif op == "kick_family":
+            self.kick([c.sid for c in self.connections() if c.family == operation["family"]])
         elif op in ("join", "leave"):
             for sid in self.sids_for_user(operation["user_id"]):
                 for room in operation["rooms"]:
@@ -134,7 +140,8 @@ class Registry:
     # -- background tasks -------------------------------------------------------------------------------------------
 
     def _watch(self):
-        """Every `interval` seconds drop the sockets whose token was revoked or whose account is gone or inactive.
+        """Every `interval` seconds drop the sockets whose sign-in was ended, whose credentials changed, or whose
+        account is gone or inactive.
 
         Runs while this process holds sockets; the first connect starts it again.
         """
@@ -149,11 +156,11 @@ class Registry:
                 connections = list(self._connections.values())
             try:
                 with self.app.app_context():
-                    ended = service.ended_sessions({(c.user_id, c.jti) for c in connections})
+                    ended = service.ended_sessions({c.session for c in connections})
             except Exception:
                 log.exception("Socket session re-check failed; trying again")
                 continue
-            self.kick([c.sid for c in connections if (c.user_id, c.jti) in ended])
+            self.kick([c.sid for c in connections if c.session in ended])
 
     def _client(self):
         if self._redis is None:

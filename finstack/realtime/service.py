@@ -7,7 +7,8 @@ from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
 
-from finstack.auth.models import RevokedToken
+from finstack.auth import service as auth
+from finstack.auth.models import TokenFamily
 from finstack.core.schemas import has_unstorable_text
 from finstack.extensions import db
 from finstack.users.models import User
@@ -39,14 +40,10 @@ def authenticate(token):
         raise SocketAuthError("token_invalid", "Invalid token") from exc
     if claims.get("type") != "access":
         raise SocketAuthError("token_invalid", "Use an access token, not a refresh token")
-    if db.session.get(RevokedToken, claims["jti"]) is not None:
+    user, problem = auth.session_user(claims)  # the same check as every REST request
+    if problem == auth.REVOKED:
         raise SocketAuthError("token_revoked", "Token has been revoked")
-    try:
-        user_id = uuid.UUID(claims["sub"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise SocketAuthError("token_invalid", "Invalid token") from exc
-    user = db.session.scalar(sa.select(User).where(User.id == user_id, User.is_active.is_(True)))
-    if user is None:
+    if problem is not None:
         raise SocketAuthError("user_inactive", "Token no longer valid: the account is missing or deactivated")
     return user, claims
 
@@ -57,18 +54,25 @@ def active_user(user_id):
 
 
 def ended_sessions(sessions):
-    """Of the `(user_id, jti)` pairs (user ids as strings), those whose token was revoked or whose account is
-    missing or inactive. Two indexed lookups per CHUNK sockets."""
+    """Of the `(user_id, family, version)` triples (ids as strings), those whose account is missing or inactive,
+    whose credentials changed since (version) or whose sign-in was ended (family). Two indexed lookups per CHUNK."""
     sessions = set(sessions)
-    user_ids = sorted({uuid.UUID(user_id) for user_id, _ in sessions})
-    jtis = sorted({jti for _, jti in sessions})
-    active = set()
+    user_ids = sorted({uuid.UUID(user_id) for user_id, _, _ in sessions})
+    family_ids = sorted({uuid.UUID(family) for _, family, _ in sessions})
+    versions = {}
     for start in range(0, len(user_ids), CHUNK):
         chunk = user_ids[start : start + CHUNK]
-        active.update(db.session.scalars(sa.select(User.id).where(User.id.in_(chunk), User.is_active.is_(True))))
-    revoked = set()
-    for start in range(0, len(jtis), CHUNK):
-        chunk = jtis[start : start + CHUNK]
-        revoked.update(db.session.scalars(sa.select(RevokedToken.jti).where(RevokedToken.jti.in_(chunk))))
-    active_ids = {str(user_id) for user_id in active}
-    return {(user_id, jti) for user_id, jti in sessions if user_id not in active_ids or jti in revoked}
+        rows = db.session.execute(
+            sa.select(User.id, User.token_version).where(User.id.in_(chunk), User.is_active.is_(True))
+        )
+        versions.update({str(user_id): version for user_id, version in rows})
+    live = set()
+    for start in range(0, len(family_ids), CHUNK):
+        chunk = family_ids[start : start + CHUNK]
+        query = sa.select(TokenFamily.id).where(TokenFamily.id.in_(chunk), TokenFamily.revoked_at.is_(None))
+        live.update(str(family_id) for family_id in db.session.scalars(query))
+    return {
+        (user_id, family, version)
+        for user_id, family, version in sessions
+        if versions.get(user_id) != version or family not in live
+    }

@@ -61,9 +61,8 @@ def on_connect(auth=None):
     for room in (user_room(user_id), *conversation_rooms):
         join_room(room)
     session["user_id"] = user_id
-    session["jti"] = claims["jti"]
     registry = _registry()
-    connection = Connection(request.sid, user_id, claims["jti"], conversation_rooms)
+    connection = Connection(request.sid, user_id, claims["fam"], claims["ver"], conversation_rooms)
     if registry.add(connection):
         registry.announce(connection, online=True)
 

@@ -1,15 +1,32 @@
-"""`flask users …`: account administration from the shell."""
+"""`flask users …`: account administration from the shell.
+
+Every write goes through the same service functions as the API (same rules: the last active admin stays; same
+effects: sessions end) and is audited with the actor `cli:<OS user>`.
+"""
+
+import getpass
+import os
 
 import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
+from finstack.audit.service import SystemActor
 from finstack.errors import ApiError
 from finstack.users import service
 from finstack.users.models import ROLES
-from finstack.users.schemas import RegisterIn
+from finstack.users.schemas import PasswordReset, RegisterIn
 
 users_cli = AppGroup("users", help="Create, list and manage user accounts.")
+
+
+def cli_actor():
+    """The audit log's actor for a CLI write: `cli:<OS user>`."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        name = f"uid{os.getuid()}"
+    return SystemActor(f"cli:{name}"[:64])
 
 
 def _user_or_fail(login):
@@ -26,6 +43,15 @@ def _validated(schema, data):
         raise click.ClickException(f"Invalid input: {exc.messages}") from exc
 
 
+def _run(action, *args):
+    """Call a service function; its refusals (ApiError) become a one-line CLI error."""
+    try:
+        return action(cli_actor(), *args)
+    except ApiError as exc:
+        details = f": {exc.details}" if exc.details else ""
+        raise click.ClickException(f"{exc.message}{details}") from exc
+
+
 @users_cli.command("create")
 @click.option("--username", required=True)
 @click.option("--email", required=True)
@@ -39,10 +65,7 @@ def create_user(username, email, full_name, password, role, department):
         RegisterIn(),
         {"username": username, "email": email, "full_name": full_name, "password": password},
     )
-    try:
-        user = service.create_user(**data, role=role, department=department)
-    except ApiError as exc:
-        raise click.ClickException(f"{exc.message}: {exc.details}") from exc
+    user = _run(lambda actor: service.admin_create_user(actor, **data, role=role, department=department))
     click.echo(f"Created {user.role} {user.username} ({user.id})")
 
 
@@ -54,22 +77,53 @@ def list_users():
         click.echo(f"{user.username:<24} {user.email:<36} {user.role:<8} {'yes' if user.is_active else 'no'}")
 
 
+def _reset_password(login, password):
+    user = _user_or_fail(login)
+    password = _validated(PasswordReset(), {"new_password": password})["new_password"]
+    _run(service.admin_reset_password, user.id, password)
+    click.echo(f"Password set for {user.username}; their sessions have ended")
+
+
+@users_cli.command("reset-password")
+@click.argument("login")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def reset_password(login, password):
+    """Set LOGIN's (username or e-mail) password; every session of LOGIN ends."""
+    _reset_password(login, password)
+
+
 @users_cli.command("set-password")
 @click.argument("login")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def set_password(login, password):
-    """Set LOGIN's (username or e-mail) password."""
+    """Same as reset-password (kept for scripts written before it)."""
+    _reset_password(login, password)
+
+
+@users_cli.command("set-role")
+@click.argument("login")
+@click.argument("role", type=click.Choice(ROLES))
+def set_role(login, role):
+    """Give LOGIN the ROLE; the last active admin stays an admin."""
     user = _user_or_fail(login)
-    if not 8 <= len(password) <= 128:
-        raise click.ClickException("A password has 8 to 128 characters")
-    service.set_password(user, password)
-    click.echo(f"Password set for {user.username}")
+    _run(service.admin_update_user, user.id, {"role": role})
+    click.echo(f"{user.username} is now {role}")
 
 
 @users_cli.command("deactivate")
 @click.argument("login")
 def deactivate(login):
-    """Deactivate LOGIN: it can no longer sign in and its tokens stop working."""
+    """Deactivate LOGIN: it can no longer sign in and its tokens and sockets stop working. The last active admin
+    cannot be deactivated."""
     user = _user_or_fail(login)
-    service.set_active(user, False)
+    _run(service.admin_set_active, user.id, False)
     click.echo(f"Deactivated {user.username}")
+
+
+@users_cli.command("activate")
+@click.argument("login")
+def activate(login):
+    """Reactivate LOGIN: it may sign in again (tokens from before stay invalid)."""
+    user = _user_or_fail(login)
+    _run(service.admin_set_active, user.id, True)
+    click.echo(f"Activated {user.username}")

@@ -25,6 +25,8 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(sa.String(16), default="member")
     department: Mapped[str | None] = mapped_column(sa.String(64))
     is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True, index=True)
+    # Carried as the `ver` claim of every token; raising it ends every token issued before (credentials changed).
+    token_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -41,3 +43,7 @@ class User(db.Model):
 
     def __repr__(self):
         return f"<User {self.username}>"
+
+
+# Usernames are unique whatever their case ("Alice" and "alice" are one account); display keeps the case given.
+sa.Index("uq_users_username_lower", sa.func.lower(User.username), unique=True)

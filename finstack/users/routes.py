@@ -1,7 +1,9 @@
 from flask_jwt_extended import current_user
 
+from finstack.auth import service as auth
+from finstack.auth.schemas import TokenPairOut
 from finstack.core import ratelimit
-from finstack.core.schemas import MessageSchema, page_of
+from finstack.core.schemas import page_of
 from finstack.users import bp, service
 from finstack.users.schemas import (
     AdminUserCreate,
@@ -19,8 +21,9 @@ from finstack.users.schemas import (
 @bp.arguments(UserListQuery, location="query")
 @bp.response(200, page_of(UserOut))
 def list_users(query):
-    """Active users, for assigning tasks. `search` matches name, username or e-mail literally."""
-    return service.list_active_users(**query)
+    """The directory: active users, for assigning tasks. `search` matches name, username or e-mail literally.
+    Managers and admins may include deactivated accounts (`include_inactive=true`, or `is_active=false`)."""
+    return service.list_users(current_user, **query)
 
 
 @bp.get("/me")
@@ -43,10 +46,10 @@ def update_me(changes):
 @ratelimit.per_ip("PASSWORD_RATE_LIMIT")
 @bp.auth_required()
 @bp.arguments(PasswordChange)
-@bp.response(200, MessageSchema)
+@bp.response(200, TokenPairOut)
 def change_my_password(data):
-    service.change_password(current_user, data["current_password"], data["new_password"])
-    return {"message": "Password changed"}
+    """Every session of yours ends (other devices, sockets); this one continues with the tokens returned."""
+    return auth.change_password(current_user, data["current_password"], data["new_password"])
 
 
 @bp.post("")

@@ -86,6 +86,12 @@ class PasswordChange(BaseSchema):
 class UserListQuery(PageQuery):
     search = fields.String(validate=validate.Length(min=1, max=100))
     role = fields.String(validate=validate.OneOf(ROLES))
+    department = fields.String(validate=validate.Length(min=1, max=64))
+    is_active = fields.Boolean(metadata={"description": "Managers and admins: `false` lists deactivated accounts"})
+    include_inactive = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Managers and admins: list deactivated accounts too (members get 403)"},
+    )
 
 
 DEPARTMENT = validate.Length(min=1, max=64)

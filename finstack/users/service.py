@@ -1,4 +1,5 @@
-"""User accounts: creation, profile, passwords, the active-user directory."""
+"""User accounts: creation, profile, passwords, activation, roles, the directory. The API and the CLI both call
+these functions, so both keep the same rules (the last admin) and leave the same audit trail."""
 
 import sqlalchemy as sa
 from flask import current_app
@@ -6,6 +7,7 @@ from flask import current_app
 from finstack import realtime
 from finstack.audit import service as audit
 from finstack.core import permissions
+from finstack.core.events import after_commit
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
 from finstack.errors import ApiError
@@ -21,17 +23,19 @@ def get_user(user_id):
 
 
 def find_by_login(login):
-    """The user whose username, or e-mail address in any case, is `login`."""
-    login = login.strip()
-    return db.session.scalar(sa.select(User).where(sa.or_(User.username == login, User.email == login.lower())))
+    """The user whose username or e-mail address, in any case, is `login`."""
+    login = login.strip().lower()
+    return db.session.scalar(sa.select(User).where(sa.or_(sa.func.lower(User.username) == login, User.email == login)))
 
 
 def _ensure_unique(username=None, email=None, exclude_id=None):
+    """Usernames and e-mail addresses are unique regardless of case (e-mail addresses are stored lower-cased)."""
     conflicts = {}
-    for field, column, value in (("username", User.username, username), ("email", User.email, email)):
+    columns = (("username", sa.func.lower(User.username), username), ("email", User.email, email))
+    for field, column, value in columns:
         if value is None:
             continue
-        query = sa.select(User.id).where(column == value)
+        query = sa.select(User.id).where(column == value.lower())
         if exclude_id is not None:
             query = query.where(User.id != exclude_id)
         if db.session.scalar(query) is not None:
@@ -65,27 +69,55 @@ def update_profile(user, **changes):
     return user
 
 
-def set_password(user, new_password):
+def end_sessions(user, actor, reason):
+    """Every token `user` holds stops working (one version bump, see finstack.auth.service), audited; their sockets
+    drop after commit, in every process (the periodic re-check is the safety net). In the caller's transaction."""
+    user.token_version = User.token_version + 1
+    audit.record(actor, "auth.tokens_revoked", "user", user.id, {"reason": reason})
+    after_commit(lambda user_id=user.id: realtime.disconnect_user(user_id))
+
+
+def _store_password(user, new_password):
     user.set_password(new_password, current_app.config["PASSWORD_HASH_METHOD"])
-    db.session.commit()
 
 
 def change_password(user, current_password, new_password):
+    """The user's own change: every session ends, in the caller's transaction (finstack.auth.service opens the
+    new one for the session that asked)."""
     if not user.check_password(current_password):
         raise ApiError(400, "Validation failed", {"current_password": ["Current password is incorrect."]})
-    set_password(user, new_password)
+    _store_password(user, new_password)
+    audit.record(user, "user.password_changed", "user", user.id)
+    end_sessions(user, user, "password_changed")
 
 
-def set_active(user, active):
+def set_active(user, active, actor=None):
+    """(De)activate; either change ends the user's tokens issued before (reactivation revives none). Asking for the
+    state the account is already in changes nothing."""
+    if user.is_active == active:
+        return user
     user.is_active = active
+    audit.record(actor, "user.activate" if active else "user.deactivate", "user", user.id)
+    end_sessions(user, actor, "activated" if active else "deactivated")
     db.session.commit()
-    if not active:
-        realtime.disconnect_user(user.id)  # at once, in every process (the periodic re-check is the safety net)
     return user
 
 
-def list_active_users(*, page, per_page, search=None, role=None):
-    query = sa.select(User).where(User.is_active.is_(True))
+def list_users(
+    actor, *, page, per_page, search=None, role=None, department=None, is_active=None, include_inactive=False
+):
+    """The directory. Members see active users only; managers and admins may ask for inactive ones too
+    (`include_inactive`, or `is_active=false`)."""
+    wants_inactive = include_inactive or is_active is False
+    if wants_inactive:
+        permissions.require(permissions.sees_all_tasks(actor), "Only managers and admins may list inactive users")
+    query = sa.select(User)
+    if is_active is not None:
+        query = query.where(User.is_active.is_(is_active))
+    elif not include_inactive:
+        query = query.where(User.is_active.is_(True))
+    if department:
+        query = query.where(User.department == department)
     if search:
         query = query.where(
             sa.or_(
@@ -135,6 +167,7 @@ def admin_create_user(actor, **data):
 
 
 def admin_update_user(actor, user_id, changes):
+    """A role change is audited as `user.role_changed`, the other fields as `user.update`."""
     _require_admin(actor)
     user = get_user(user_id)
     if changes.get("role", "admin") != "admin" and _is_last_active_admin(user):
@@ -143,6 +176,9 @@ def admin_update_user(actor, user_id, changes):
     changed = audit.diff(user, changes)
     for field in changed:
         setattr(user, field, changes[field])
+    role_change = changed.pop("role", None)
+    if role_change:
+        audit.record(actor, "user.role_changed", "user", user.id, {"role": role_change})
     if changed:
         audit.record(actor, "user.update", "user", user.id, changed)
     db.session.commit()
@@ -150,20 +186,22 @@ def admin_update_user(actor, user_id, changes):
 
 
 def admin_reset_password(actor, user_id, new_password):
+    """Set another user's password; every session of theirs ends."""
     _require_admin(actor)
     user = get_user(user_id)
-    audit.record(actor, "user.reset_password", "user", user.id)
-    set_password(user, new_password)
+    _store_password(user, new_password)
+    audit.record(actor, "user.password_reset", "user", user.id)
+    end_sessions(user, actor, "password_reset")
+    db.session.commit()
     return user
 
 
 def admin_set_active(actor, user_id, active):
-    """Activate or deactivate; deactivation ends the user's tokens and sockets at once."""
+    """Activate or deactivate; either ends the user's tokens and sockets (reactivation revives no old token)."""
     _require_admin(actor)
     user = get_user(user_id)
     if not active and user.id == actor.id:
         raise ApiError(409, "You cannot deactivate yourself")
     if not active and _is_last_active_admin(user):
         raise ApiError(409, "The last active admin cannot be deactivated")
-    audit.record(actor, "user.activate" if active else "user.deactivate", "user", user.id)
-    return set_active(user, active)
+    return set_active(user, active, actor)
