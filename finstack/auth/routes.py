@@ -37,7 +37,7 @@ def refresh():
 
 @bp.post("/logout")
 @bp.auth_required()
-@bp.arguments(LogoutIn)
+@bp.arguments(LogoutIn, required=False)
 @bp.response(200, MessageSchema)
 def logout(data):
     """Revoke the presented access token, and the refresh token if it is given."""

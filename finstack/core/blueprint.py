@@ -3,9 +3,12 @@
 from functools import wraps
 
 import marshmallow as ma
+from flask import request
 from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
+
+from finstack.errors import ApiError
 
 BEARER = [{"bearerAuth": []}]
 
@@ -25,6 +28,30 @@ class StrictParser(FlaskParser):
 
 class ApiBlueprint(Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def arguments(self, schema, *, location="json", required=True, **kwargs):
+        """flask-smorest's `arguments`; a JSON body documented as required is refused (400) when none is sent.
+
+        Pass `required=False` where sending nothing is meaningful (every field optional, e.g. logout).
+        """
+        decorator = super().arguments(schema, location=location, required=required, **kwargs)
+        if location != "json" or not required:
+            return decorator
+
+        def body_required(view):
+            parsed = decorator(view)
+
+            @wraps(parsed)
+            def wrapper(*args, **kwargs):
+                if not request.get_data(cache=True):
+                    raise ApiError(
+                        400, "A JSON body is required", {"json": ["No body was sent."]}, code="body_required"
+                    )
+                return parsed(*args, **kwargs)
+
+            return wrapper
+
+        return body_required
 
     def auth_required(self, refresh=False):
         """`jwt_required` that also marks the endpoint as needing a bearer token in the OpenAPI spec."""

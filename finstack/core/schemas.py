@@ -26,6 +26,18 @@ def _has_nul(value):
     return False
 
 
+class NotBlank(validate.Validator):
+    """Refuses text that is empty or only whitespace; `openapi` is how the spec documents it."""
+
+    error = "Must not be blank."
+    openapi = {"pattern": r"\S"}
+
+    def __call__(self, value):
+        if value is not None and not value.strip():
+            raise ValidationError(self.error)
+        return value
+
+
 class BaseSchema(Schema):
     """Every schema rejects fields it does not know, and text holding NUL characters.
 

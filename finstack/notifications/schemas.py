@@ -32,3 +32,7 @@ class ReadAllOut(BaseSchema):
 EmailPreferences = BaseSchema.from_dict(
     {kind: fields.Boolean() for kind in NOTIFICATION_TYPES}, name="EmailPreferences"
 )
+# The same fields as a response, where every type is always present (documented required).
+EmailPreferencesOut = BaseSchema.from_dict(
+    {kind: fields.Boolean() for kind in NOTIFICATION_TYPES}, name="EmailPreferencesOut"
+)
