@@ -11,7 +11,7 @@ from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
-from marshmallow import validate
+from marshmallow import fields, validate
 from sqlalchemy import MetaData
 
 from finstack.core.schemas import ErrorSchema
@@ -30,6 +30,7 @@ NAMING_CONVENTION = {
 DOCS_ASSETS = files("drf_spectacular_sidecar") / "static" / "drf_spectacular_sidecar"
 DOCS_ASSETS_PATH = "/docs/assets"
 RESPONSE_SUFFIXES = ("Out", "Brief")
+NUL_FREE = r"^[^\x00]*$"
 
 
 def flat_validators(validators):
@@ -53,7 +54,7 @@ class FinStackConverter(OpenAPIConverter):
     """apispec's converter, made to document what FinStack's schemas really enforce and produce.
 
     - Composed validators (`validate.And`) are documented like the validators they compose; a custom validator
-      documents itself with an `openapi` dict of JSON-schema keywords (e.g. `NotBlank`'s pattern).
+      (or a custom field) documents itself with an `openapi` dict of JSON-schema keywords (e.g. `NotBlank`).
     - Every field of a response (`...Out`, `...Brief`) schema is marked required: a dump writes them all (`None` where
       the field allows it), so generated clients need no non-null assertions.
     """
@@ -61,6 +62,7 @@ class FinStackConverter(OpenAPIConverter):
     def init_attribute_functions(self, *args, **kwargs):
         super().init_attribute_functions(*args, **kwargs)
         self.add_attribute_function(self.field2documented_validators)
+        self.add_attribute_function(self.field2nul_free)
 
     def field2property(self, field):
         validators = flat_validators(field.validators)
@@ -70,10 +72,16 @@ class FinStackConverter(OpenAPIConverter):
         return super().field2property(field)
 
     def field2documented_validators(self, field, **kwargs):
-        documented = {}
+        documented = dict(getattr(field, "openapi", {}))
         for validator in field.validators:
             documented.update(getattr(validator, "openapi", {}))
         return documented
+
+    def field2nul_free(self, field, ret, **kwargs):
+        """Text is NUL-free everywhere (`BaseSchema` refuses NUL); a field with its own pattern states it there."""
+        if isinstance(field, fields.String) and not field.dump_only and not {"pattern", "format"} & set(ret):
+            return {"pattern": NUL_FREE}
+        return {}
 
     def schema2jsonschema(self, schema):
         jsonschema = super().schema2jsonschema(schema)

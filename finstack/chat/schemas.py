@@ -4,7 +4,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from finstack.attachments.filetypes import ALLOWED_EXTENSIONS
 from finstack.chat import URL_PREFIX
 from finstack.chat.models import KINDS, MAX_CLIENT_ID, MAX_CONTENT, MAX_NAME
-from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, StrictBoolean
 from finstack.users.schemas import UserBrief
 
 MAX_PARTICIPANTS = 1000
@@ -138,7 +138,7 @@ class ConversationCreate(BaseSchema):
         validate=validate.Length(min=1, max=MAX_PARTICIPANTS),
         metadata={"description": "DM: the other user; group: the others (you are added)"},
     )
-    is_group = fields.Boolean(load_default=False)
+    is_group = StrictBoolean(load_default=False)
     name = fields.String(allow_none=True, load_default=None, validate=NAME)
 
 

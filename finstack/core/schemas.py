@@ -30,7 +30,7 @@ class NotBlank(validate.Validator):
     """Refuses text that is empty or only whitespace; `openapi` is how the spec documents it."""
 
     error = "Must not be blank."
-    openapi = {"pattern": r"\S"}
+    openapi = {"pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}  # something besides whitespace, and no NUL
 
     def __call__(self, value):
         if value is not None and not value.strip():
@@ -69,6 +69,15 @@ class MessageSchema(Schema):
     message = fields.String(required=True)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean, only `true` or `false`: not 0, 1 or "yes" (which `fields.Boolean` takes), as the spec says."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def AwareDateTime(**kwargs):  # noqa: N802 - a field factory, named like the field it returns
     """ISO-8601 datetime; a value without an offset is read as UTC and always dumped with one."""
     return fields.AwareDateTime(format="iso", default_timezone=UTC, **kwargs)
@@ -82,6 +91,7 @@ class DateOrDateTime(fields.String):
     """
 
     default_error_messages = {"invalid": "Not a valid ISO-8601 date or datetime."}
+    openapi = {"anyOf": [{"format": "date"}, {"format": "date-time"}]}
 
     def __init__(self, *, end_of_day=False, **kwargs):
         super().__init__(**kwargs)
