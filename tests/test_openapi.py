@@ -663,3 +663,16 @@ def test_real_responses_match_the_documented_schemas(client, spec, admin, member
         call("get", path)
     call("get", "/api/users/{user_id}", f"/api/users/{member.id}")
     assert len(checked) > 25
+
+
+def test_an_upload_refuses_form_fields_its_schema_does_not_have(client, spec, admin, auth_headers):
+    """The upload's documented schema allows only `file`; a stray form field is refused like an unknown JSON field."""
+    upload = body_schema(spec, spec["paths"]["/api/tasks/{task_id}/attachments"]["post"])
+    assert upload["additionalProperties"] is False
+    headers = auth_headers(admin)
+    task_in = {"entity_name": "Acme", "task_type": "audit", "task_time": "2030-01-01T09:00:00+00:00"}
+    task = client.post("/api/tasks", json=task_in, headers=headers).json
+    data = {"file": (io.BytesIO(b"plain text"), "notes.txt"), "comment": "stray"}
+    response = client.post(f"/api/tasks/{task['id']}/attachments", data=data, headers=headers)
+    assert response.status_code == 400
+    assert response.json["details"] == {"comment": ["Unknown field."]}
