@@ -96,7 +96,7 @@ def run_schemathesis(url, role, token, max_examples, report_dir, phases):
         command += ["--exclude-path", path]
     print(f"== schemathesis as {role}: phases {phases}, {max_examples} examples per operation", flush=True)
     started = time.monotonic()
-    result = subprocess.run(command, cwd=ROOT)
+    result = subprocess.run(command, cwd=report_dir)  # its cache folder lands there, not in the checkout
     print(f"== schemathesis as {role}: exit {result.returncode} in {time.monotonic() - started:.0f} s", flush=True)
     return result.returncode
 
