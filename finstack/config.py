@@ -245,11 +245,14 @@ class BaseConfig:
 
     API_TITLE = "FinStack API"
     API_VERSION = VERSION
-    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_VERSION = "3.1.0"
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "/docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+    # Served by the app itself (finstack/extensions.py DOCS_ASSETS): the docs pages need no internet.
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/swagger-ui-dist/"
+    OPENAPI_REDOC_PATH = "/redoc"
+    OPENAPI_REDOC_URL = "/api/docs/assets/redoc/bundles/redoc.standalone.js"
 
 
 class DevelopmentConfig(BaseConfig):

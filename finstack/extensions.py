@@ -1,6 +1,11 @@
 """Extensions, created once and bound to an app in `create_app`."""
 
 from flask import current_app
+import copy
+from importlib.resources import files
+
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from flask import send_from_directory
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -8,6 +13,7 @@ from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
+from marshmallow import fields, validate
 from sqlalchemy import MetaData
 
 from finstack.core.schemas import ErrorSchema
@@ -21,11 +27,91 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Swagger UI and ReDoc, pinned through the PyPI package drf-spectacular-sidecar (plain static files; Django,
+# its declared dependency, is never imported), so the docs pages work with no internet.
+DOCS_ASSETS = files("drf_spectacular_sidecar") / "static" / "drf_spectacular_sidecar"
+DOCS_ASSETS_PATH = "/docs/assets"
+RESPONSE_SUFFIXES = ("Out", "Brief")
+NUL_FREE = r"^[^\x00]*$"
+
+
+def flat_validators(validators):
+    """`validators` with every `validate.And` replaced by the validators it composes, recursively."""
+    flat = []
+    for validator in validators:
+        if isinstance(validator, validate.And):
+            flat.extend(flat_validators(validator.validators))
+        else:
+            flat.append(validator)
+    return flat
+
+
+def is_response_schema(schema):
+    """Response schemas are named `...Out` or `...Brief`: everything they declare is always dumped."""
+    schema_class = schema if isinstance(schema, type) else type(schema)
+    return schema_class.__name__.endswith(RESPONSE_SUFFIXES)
+
+
+class FinStackConverter(OpenAPIConverter):
+    """apispec's converter, made to document what FinStack's schemas really enforce and produce.
+
+    - Composed validators (`validate.And`) are documented like the validators they compose; a custom validator
+      (or a custom field) documents itself with an `openapi` dict of JSON-schema keywords (e.g. `NotBlank`).
+    - Every field of a response (`...Out`, `...Brief`) schema is marked required: a dump writes them all (`None` where
+      the field allows it), so generated clients need no non-null assertions.
+    """
+
+    def init_attribute_functions(self, *args, **kwargs):
+        super().init_attribute_functions(*args, **kwargs)
+        self.add_attribute_function(self.field2documented_validators)
+        self.add_attribute_function(self.field2nul_free)
+
+    def field2property(self, field):
+        validators = flat_validators(field.validators)
+        if validators != list(field.validators):
+            field = copy.copy(field)
+            field.validators = validators
+        return super().field2property(field)
+
+    def field2documented_validators(self, field, **kwargs):
+        documented = dict(getattr(field, "openapi", {}))
+        for validator in field.validators:
+            documented.update(getattr(validator, "openapi", {}))
+        return documented
+
+    def field2nul_free(self, field, ret, **kwargs):
+        """Text is NUL-free everywhere (`BaseSchema` refuses NUL); a field with its own pattern states it there."""
+        if isinstance(field, fields.String) and not field.dump_only and not {"pattern", "format"} & set(ret):
+            return {"pattern": NUL_FREE}
+        return {}
+
+    def schema2jsonschema(self, schema):
+        jsonschema = super().schema2jsonschema(schema)
+        if is_response_schema(schema):
+            jsonschema["required"] = sorted(jsonschema["properties"])
+        return jsonschema
+
+
+class FinStackPlugin(MarshmallowPlugin):
+    Converter = FinStackConverter
+
 
 class FinStackApi(Api):
-    """flask-smorest's Api, documenting errors with FinStack's one error shape."""
+    """flask-smorest's Api: FinStack's one error shape, its converter, and docs pages served from the app."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def _init_spec(self, **kwargs):
+        kwargs.setdefault("marshmallow_plugin", FinStackPlugin())
+        super()._init_spec(**kwargs)
+
+    def _register_swagger_ui_rule(self, blueprint):
+        super()._register_swagger_ui_rule(blueprint)
+        blueprint.add_url_rule(
+            f"{DOCS_ASSETS_PATH}/<path:filename>",
+            endpoint="docs_assets",
+            view_func=lambda filename: send_from_directory(DOCS_ASSETS, filename, max_age=86400),
+        )
 
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))

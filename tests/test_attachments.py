@@ -619,4 +619,4 @@ def test_the_openapi_document_shows_the_multipart_upload(client):
     schema = spec["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
     assert schema["properties"]["file"]["format"] == "binary"
     download = spec["paths"]["/api/tasks/{task_id}/attachments/{attachment_id}/download"]["get"]
-    assert "application/octet-stream" in download["responses"]["200"]["content"]
+    assert "application/pdf" in download["responses"]["200"]["content"]  # each stored type, not octet-stream

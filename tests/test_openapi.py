@@ -1,13 +1,20 @@
 """The OpenAPI document and Swagger UI: every API route documented, with its auth, request and response schemas."""
 
+import io
 import re
 import uuid
 
+import jsonschema_rs
 import pytest
+from marshmallow import fields, validate
+
+from finstack.extensions import NUL_FREE, RESPONSE_SUFFIXES, flat_validators
 
 SPEC_URL = "/api/openapi.json"
 DOCS_URL = "/api/docs"
-UNDOCUMENTED = {SPEC_URL, DOCS_URL}
+REDOC_URL = "/api/redoc"
+DOCS_ASSETS_RULE = "/api/docs/assets/<path:filename>"
+UNDOCUMENTED = {SPEC_URL, DOCS_URL, REDOC_URL, DOCS_ASSETS_RULE}
 PUBLIC = {("post", "/api/auth/register"), ("post", "/api/auth/login"), ("get", "/api/health")}
 WRITES = {"POST", "PUT", "PATCH"}
 BODY_LOCATIONS = {"json", "form", "files"}
@@ -328,10 +335,338 @@ def test_dashboard_document(spec):
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"], limit["schema"]["default"]) == (1, 100, 10)
 
 
-def test_swagger_ui(client):
-    response = client.get(DOCS_URL)
+def page_scripts(page):
+    """Every stylesheet and script a docs page loads."""
+    return re.findall(r'(?:src|href)="([^"]+)"', page)
+
+
+@pytest.mark.parametrize(("url", "marker"), [(DOCS_URL, "swagger-ui"), (REDOC_URL, "<redoc")])
+def test_docs_pages_load_everything_from_the_app(client, url, marker):
+    """No CDN: every asset of /api/docs and /api/redoc is served by the app itself, pinned by a package."""
+    response = client.get(url)
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
-    assert "swagger-ui" in page.lower()
+    assert marker in page.lower()
     assert SPEC_URL in page
+    assets = page_scripts(page)
+    assert assets
+    for asset in assets:
+        assert asset.startswith("/api/docs/assets/"), f"{url} loads {asset} from outside the app"
+        served = client.get(asset)
+        assert served.status_code == 200, asset
+        assert served.mimetype in {"text/javascript", "application/javascript", "text/css"}, (asset, served.mimetype)
+        assert len(served.data) > 10_000, asset
+
+
+def test_docs_assets_do_not_serve_outside_their_folder(client):
+    assert client.get("/api/docs/assets/../../__init__.py").status_code == 404
+    assert client.get("/api/docs/assets/swagger-ui-dist/missing.js").status_code == 404
+
+
+# -- the spec says what the server does ----------------------------------------------------------------------------
+
+DOCUMENTED_BY_TYPE = (validate.Email, validate.URL)  # fields.Email / fields.Url add these; the spec says `format`
+
+
+def expected_keywords(field):
+    """The JSON-schema keywords `field`'s validators (composed ones unfolded) must put in the spec."""
+    expected = dict(getattr(field, "openapi", {}))
+    is_array = isinstance(field, fields.List | fields.Nested)
+    numeric = isinstance(field, fields.Number)
+    minimum, maximum = [], []
+    for validator in flat_validators(field.validators):
+        if isinstance(validator, validate.Length):
+            low, high = ("minItems", "maxItems") if is_array else ("minLength", "maxLength")
+            if validator.equal is not None:
+                minimum.append((low, validator.equal))
+                maximum.append((high, validator.equal))
+            if validator.min is not None:
+                minimum.append((low, validator.min))
+            if validator.max is not None:
+                maximum.append((high, validator.max))
+        elif isinstance(validator, validate.Range):
+            low, high = ("minimum", "maximum") if numeric else ("x-minimum", "x-maximum")
+            if validator.min is not None:
+                minimum.append((low, field._serialize(validator.min, None, None)))
+            if validator.max is not None:
+                maximum.append((high, field._serialize(validator.max, None, None)))
+        elif isinstance(validator, validate.OneOf):
+            expected["enum"] = list(validator.choices)
+        elif isinstance(validator, validate.Regexp):
+            expected["pattern"] = validator.regex.pattern
+        elif isinstance(validator, DOCUMENTED_BY_TYPE):
+            continue
+        elif not hasattr(validator, "openapi"):
+            pytest.fail(f"{field.name}: validator {validator!r} is not documented (give it an `openapi` dict)")
+        else:
+            expected.update(validator.openapi)
+    for key, value in minimum:
+        expected[key] = max(value, expected.get(key, value))
+    for key, value in maximum:
+        expected[key] = min(value, expected.get(key, value))
+    has_format = isinstance(field, fields.Email | fields.Url)
+    if isinstance(field, fields.String) and not has_format and "pattern" not in expected:
+        expected.setdefault("pattern", NUL_FREE)
+    return expected
+
+
+def declared_arguments(app):
+    """(method, path, location, schema instance) for every `@bp.arguments` of every API view."""
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api") or rule.rule in UNDOCUMENTED:
+            continue
+        declared = getattr(app.view_functions[rule.endpoint], "_apidoc", {}).get("arguments", {})
+        for parameter in declared.get("parameters", []):
+            schema = parameter["schema"]
+            schema = schema() if isinstance(schema, type) else schema
+            for method in rule.methods - AUTOMATIC_METHODS:
+                yield method.lower(), openapi_path(rule.rule), parameter["in"], schema
+
+
+def documented_property(spec, operation, location, name):
+    if location in {"query", "querystring"}:
+        (parameter,) = [p for p in operation["parameters"] if p["name"] == name and p["in"] == "query"]
+        return parameter["schema"]
+    return body_schema(spec, operation)["properties"][name]
+
+
+def test_every_validation_constraint_is_in_the_spec(app, spec):
+    """Walks every operation's parsed arguments: each validator (composed or custom) appears in the spec."""
+    checked = 0
+    for method, path, location, schema in declared_arguments(app):
+        operation = spec["paths"][path][method]
+        for name, field in schema.load_fields.items():
+            documented = documented_property(spec, operation, location, field.data_key or name)
+            for keyword, value in expected_keywords(field).items():
+                assert documented.get(keyword) == value, f"{method} {path} {name}: {keyword} {value!r} vs {documented}"
+                checked += 1
+    assert checked > 100, "the walk found too few constraints: is the url_map read right?"
+
+
+def test_composed_and_custom_validators_are_documented(spec):
+    schemas = spec["components"]["schemas"]
+    username = schemas["RegisterIn"]["properties"]["username"]
+    assert (username["minLength"], username["maxLength"], username["pattern"]) == (3, 64, "^[A-Za-z0-9_.-]+$")
+    full_name = schemas["RegisterIn"]["properties"]["full_name"]
+    assert (full_name["minLength"], full_name["maxLength"]) == (1, 120)
+    assert re.search(full_name["pattern"], " x ") and not re.search(full_name["pattern"], "   ")
+    assert not re.search(full_name["pattern"], "a\x00b")
+    date_from = {p["name"]: p for p in spec["paths"]["/api/tasks"]["get"]["parameters"]}["date_from"]["schema"]
+    assert date_from["anyOf"] == [{"format": "date"}, {"format": "date-time"}]
+
+
+def reachable_components(spec, node, found=None):
+    found = set() if found is None else found
+    if isinstance(node, dict):
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[-1]
+            if name not in found:
+                found.add(name)
+                reachable_components(spec, spec["components"]["schemas"][name], found)
+        for value in node.values():
+            reachable_components(spec, value, found)
+    elif isinstance(node, list):
+        for value in node:
+            reachable_components(spec, value, found)
+    return found
+
+
+def test_response_schemas_mark_every_field_required(spec):
+    """Generated clients get `id: string`, not `id?: string`: every field a response dumps is always there."""
+    in_responses, in_requests = set(), set()
+    for _, _, operation in operations(spec):
+        for code, response in operation["responses"].items():
+            if code.startswith("2"):
+                reachable_components(spec, response, in_responses)
+        reachable_components(spec, operation.get("requestBody", {}), in_requests)
+        reachable_components(spec, operation.get("parameters", []), in_requests)
+    assert {"TaskOut", "UserBrief", "TaskPage", "PaginationMeta"} <= in_responses
+    for name in in_responses:
+        schema = spec["components"]["schemas"][name]
+        assert sorted(schema.get("required", [])) == sorted(schema["properties"]), f"{name} leaves fields optional"
+    assert not in_responses & in_requests, "a schema used both ways cannot be exact for both: split it"
+    assert not {name for name in in_requests if name.endswith(RESPONSE_SUFFIXES)}
+
+
+def test_nullable_nested_objects_are_t_or_null_and_request_defaults_optional(spec):
+    task = spec["components"]["schemas"]["TaskOut"]
+    assert spec["openapi"].startswith("3.1")
+    assert task["properties"]["contact_person"] == {
+        "anyOf": [{"$ref": "#/components/schemas/UserBrief"}, {"type": "null"}]
+    }
+    assert task["properties"]["creator"] == {"$ref": "#/components/schemas/UserBrief"}
+    assert task["properties"]["closed_at"]["type"] == ["string", "null"]
+    # while request fields with defaults stay optional
+    create = spec["components"]["schemas"]["TaskCreate"]
+    assert create["properties"]["priority"]["default"] == "medium"
+    assert "priority" not in create["required"] and "status" not in create["required"]
+
+
+def test_a_required_body_sent_empty_is_a_400(app, spec, admin, auth_headers):
+    """Every write whose spec marks the JSON body required refuses a request with no body at all."""
+    client, headers = app.test_client(), auth_headers(admin)
+    refused, optional = set(), set()
+    for method, path, operation in operations(spec):
+        body = operation.get("requestBody")
+        if not body or "application/json" not in body["content"]:
+            continue
+        if not body.get("required"):
+            optional.add((method, path))
+            continue
+        url = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+        response = client.open(url, method=method.upper(), headers=headers)
+        assert response.status_code == 400, f"{method} {path} answered {response.status_code} to no body"
+        assert response.json["code"] == "body_required", (method, path, response.json)
+        refused.add((method, path))
+    assert {("put", "/api/users/me"), ("put", "/api/users/me/preferences"), ("post", "/api/tasks")} <= refused
+    assert optional == {
+        ("post", "/api/auth/logout"),
+        ("patch", "/api/tasks/{task_id}/cancel"),
+        ("post", "/api/chat/conversations/{conversation_id}/read"),
+    }
+    assert client.post("/api/auth/logout", headers=headers).status_code == 200, "an optional body may be left out"
+
+
+def documented_media_types(spec, path, method, code="200"):
+    return set(resolve(spec, spec["paths"][path][method]["responses"][code]).get("content", {}))
+
+
+def test_responses_come_in_a_documented_media_type(client, spec, admin, auth_headers):
+    """What the routes really produce — JSON, CSV reports, file downloads with their stored type — is documented."""
+    headers = auth_headers(admin)
+    task = client.post(
+        "/api/tasks",
+        json={"entity_name": "Acme", "task_type": "audit", "task_time": "2030-01-01T09:00:00+00:00"},
+        headers=headers,
+    ).json
+    files = {"file": (io.BytesIO(b"%PDF-1.4 minimal"), "report.pdf")}
+    attachment = client.post(
+        f"/api/tasks/{task['id']}/attachments", data=files, headers=headers, content_type="multipart/form-data"
+    ).json
+    cases = [
+        ("/api/tasks", "get", "/api/tasks", "application/json"),
+        ("/api/reports/user-productivity", "get", "/api/reports/user-productivity?format=csv", "text/csv"),
+        ("/api/reports/user-productivity", "get", "/api/reports/user-productivity", "application/json"),
+        ("/api/reports/team-overview", "get", "/api/reports/team-overview?format=csv", "text/csv"),
+        (
+            "/api/tasks/{task_id}/attachments/{attachment_id}/download",
+            "get",
+            f"/api/tasks/{task['id']}/attachments/{attachment['id']}/download",
+            "application/pdf",
+        ),
+    ]
+    for path, method, url, produced in cases:
+        response = client.open(url, method=method.upper(), headers=headers)
+        assert response.status_code == 200, (url, response.status_code)
+        assert response.mimetype == produced
+        assert produced in documented_media_types(spec, path, method), f"{url} produces {produced}, undocumented"
+
+
+def test_downloads_document_every_type_a_stored_file_can_have(spec):
+    from finstack.attachments.filetypes import FILE_TYPES
+
+    served = {content_type for content_type, _ in FILE_TYPES.values()}
+    for path in (
+        "/api/tasks/{task_id}/attachments/{attachment_id}/download",
+        "/api/chat/conversations/{conversation_id}/attachments/{attachment_id}/download",
+    ):
+        assert documented_media_types(spec, path, "get") == served
+
+
+def response_validator(spec, path, method, status):
+    """A JSON-schema validator for the documented JSON body of `method path` answering `status`."""
+    response = resolve(spec, spec["paths"][path][method]["responses"][str(status)])
+    schema = dict(response["content"]["application/json"]["schema"])
+    schema["components"] = spec["components"]  # so "#/components/..." references resolve inside this document
+    return jsonschema_rs.Draft202012Validator(schema)
+
+
+def test_real_responses_match_the_documented_schemas(client, spec, admin, member, auth_headers):
+    """A walk through the product as a front end uses it; every JSON answer validates against the spec."""
+    as_admin, as_member = auth_headers(admin), auth_headers(member)
+    checked = []
+
+    def call(method, path, url=None, headers=as_admin, **kwargs):
+        response = client.open(url or path, method=method.upper(), headers=headers, **kwargs)
+        assert response.status_code < 300, (method, url or path, response.status_code, response.get_data(as_text=True))
+        if response.status_code != 204:
+            errors = [
+                error.message
+                for error in response_validator(spec, path, method, response.status_code).iter_errors(response.json)
+            ]
+            assert not errors, f"{method} {url or path}: {errors}\n{response.json}"
+        checked.append((method, path))
+        return response.json
+
+    task_in = {
+        "entity_name": "Acme",
+        "task_type": "audit",
+        "task_time": "2030-01-01T09:00:00+00:00",
+        "contact_person_id": str(member.id),
+    }
+    task = call("post", "/api/tasks", json=task_in)
+    unassigned = call("post", "/api/tasks", json={**task_in, "contact_person_id": None})
+    assert unassigned["contact_person"] is None
+    tid = task["id"]
+    call("get", "/api/tasks", "/api/tasks?status=open&sort_by=task_time")
+    call("get", "/api/tasks/{task_id}", f"/api/tasks/{tid}")
+    call("put", "/api/tasks/{task_id}", f"/api/tasks/{tid}", json={"note": "n", "version": task["version"]})
+    call("patch", "/api/tasks/{task_id}/status", f"/api/tasks/{tid}/status", json={"status": "closed"})
+    call("post", "/api/tasks/bulk-status", json={"task_ids": [tid, unassigned["id"]], "status": "open"})
+    call(
+        "post",
+        "/api/tasks/{task_id}/comments",
+        f"/api/tasks/{tid}/comments",
+        json={"content": f"hi @{member.username}"},
+    )
+    call("get", "/api/tasks/{task_id}/comments", f"/api/tasks/{tid}/comments")
+    files = {"file": (io.BytesIO(b"plain text"), "notes.txt")}
+    call("post", "/api/tasks/{task_id}/attachments", f"/api/tasks/{tid}/attachments", data=files)
+    call("get", "/api/tasks/{task_id}/attachments", f"/api/tasks/{tid}/attachments")
+    call("get", "/api/notifications", headers=as_member)
+    call("get", "/api/notifications/unread-count", headers=as_member)
+    conversation = call("post", "/api/chat/conversations", json={"participant_ids": [str(member.id)]})
+    cid = conversation["id"]
+    call(
+        "post",
+        "/api/chat/conversations/{conversation_id}/messages",
+        f"/api/chat/conversations/{cid}/messages",
+        json={"content": "hello"},
+    )
+    call(
+        "get",
+        "/api/chat/conversations/{conversation_id}/messages",
+        f"/api/chat/conversations/{cid}/messages",
+        headers=as_member,
+    )
+    call("get", "/api/chat/conversations/{conversation_id}", f"/api/chat/conversations/{cid}", headers=as_member)
+    call("get", "/api/chat/conversations", headers=as_member)
+    call("get", "/api/chat/tasks/{task_id}/conversation", f"/api/chat/tasks/{tid}/conversation")
+    call("get", "/api/chat/users/available")
+    for path in (
+        "/api/analytics/dashboard",
+        "/api/reports/user-productivity",
+        "/api/reports/team-overview",
+        "/api/audit-logs",
+        "/api/users",
+        "/api/users/me",
+        "/api/users/me/preferences",
+        "/api/auth/me",
+    ):
+        call("get", path)
+    call("get", "/api/users/{user_id}", f"/api/users/{member.id}")
+    assert len(checked) > 25
+
+
+def test_an_upload_refuses_form_fields_its_schema_does_not_have(client, spec, admin, auth_headers):
+    """The upload's documented schema allows only `file`; a stray form field is refused like an unknown JSON field."""
+    upload = body_schema(spec, spec["paths"]["/api/tasks/{task_id}/attachments"]["post"])
+    assert upload["additionalProperties"] is False
+    headers = auth_headers(admin)
+    task_in = {"entity_name": "Acme", "task_type": "audit", "task_time": "2030-01-01T09:00:00+00:00"}
+    task = client.post("/api/tasks", json=task_in, headers=headers).json
+    data = {"file": (io.BytesIO(b"plain text"), "notes.txt"), "comment": "stray"}
+    response = client.post(f"/api/tasks/{task['id']}/attachments", data=data, headers=headers)
+    assert response.status_code == 400
+    assert response.json["details"] == {"comment": ["Unknown field."]}

@@ -64,6 +64,10 @@ FILE_TYPES = {
     "txt": ("text/plain", _utf8_text),
 }
 ALLOWED_EXTENSIONS = tuple(FILE_TYPES)
+# A download's documented media types (OpenAPI `content`): each type a stored file can be served with.
+DOWNLOAD_CONTENT = {
+    served_type: {"schema": {"type": "string", "format": "binary"}} for served_type, _ in FILE_TYPES.values()
+}
 
 
 def is_allowed(extension):

@@ -1,11 +1,9 @@
 from flask import send_from_directory
 from flask_jwt_extended import current_user
 
-from finstack.attachments import bp, service
+from finstack.attachments import bp, filetypes, service
 from finstack.attachments.schemas import AttachmentOut, AttachmentQuery, AttachmentUpload
 from finstack.core.schemas import page_of
-
-BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 @bp.get("/<uuid:task_id>/attachments")
@@ -28,9 +26,7 @@ def upload_attachment(files, task_id):
 
 @bp.get("/<uuid:task_id>/attachments/<uuid:attachment_id>/download")
 @bp.auth_required()
-@bp.doc(
-    responses={"200": {"description": "The file, as an attachment", "content": {"application/octet-stream": BINARY}}}
-)
+@bp.doc(responses={"200": {"description": "The file, with its stored type", "content": filetypes.DOWNLOAD_CONTENT}})
 def download_attachment(task_id, attachment_id):
     """Stream the file, with `Content-Disposition: attachment` and its sanitised name."""
     attachment = service.get_attachment(task_id, attachment_id)

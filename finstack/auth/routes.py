@@ -44,7 +44,7 @@ def refresh():
 
 @bp.post("/logout")
 @bp.auth_required()
-@bp.arguments(LogoutIn)
+@bp.arguments(LogoutIn, required=False)
 @bp.response(200, MessageSchema)
 def logout(data):
     """End the sign-in of the presented access token (all its tokens), and that of `refresh_token` if given."""

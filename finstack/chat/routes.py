@@ -1,6 +1,7 @@
 from flask import send_from_directory
 from flask_jwt_extended import current_user
 
+from finstack.attachments import filetypes
 from finstack.chat import bp, service
 from finstack.chat.schemas import (
     DEFAULT_MESSAGES,
@@ -23,9 +24,6 @@ from finstack.chat.schemas import (
     SearchQuery,
 )
 from finstack.core.schemas import PageQuery, page_of
-
-BINARY = {"schema": {"type": "string", "format": "binary"}}
-
 
 # -- conversations ------------------------------------------------------------------------------------------------
 
@@ -183,9 +181,7 @@ def upload_attachment(files, conversation_id):
 
 @bp.get("/conversations/<uuid:conversation_id>/attachments/<uuid:attachment_id>/download")
 @bp.auth_required()
-@bp.doc(
-    responses={"200": {"description": "The file, as an attachment", "content": {"application/octet-stream": BINARY}}}
-)
+@bp.doc(responses={"200": {"description": "The file, with its stored type", "content": filetypes.DOWNLOAD_CONTENT}})
 def download_attachment(conversation_id, attachment_id):
     """Stream the file to a member of the conversation."""
     attachment = service.get_attachment(current_user, conversation_id, attachment_id)

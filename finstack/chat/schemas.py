@@ -4,7 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from finstack.attachments.filetypes import ALLOWED_EXTENSIONS
 from finstack.chat import URL_PREFIX
 from finstack.chat.models import KINDS, MAX_CLIENT_ID, MAX_CONTENT, MAX_NAME
-from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, StrictBoolean
 from finstack.users.schemas import UserBrief
 
 MAX_PARTICIPANTS = 1000
@@ -13,12 +13,7 @@ DEFAULT_MESSAGES = 50
 MAX_MESSAGES = 100
 
 
-def _not_blank(value):
-    if value is not None and not value.strip():
-        raise ValidationError("Must not be blank.")
-
-
-NAME = validate.And(validate.Length(min=1, max=MAX_NAME), _not_blank)
+NAME = validate.And(validate.Length(min=1, max=MAX_NAME), NotBlank())
 USER_IDS = fields.List(fields.UUID(), validate=validate.Length(max=MAX_PARTICIPANTS))
 
 
@@ -172,7 +167,7 @@ class ConversationCreate(BaseSchema):
         validate=validate.Length(min=1, max=MAX_PARTICIPANTS),
         metadata={"description": "DM: the other user; group: the others (you are added)"},
     )
-    is_group = fields.Boolean(load_default=False)
+    is_group = StrictBoolean(load_default=False)
     name = fields.String(allow_none=True, load_default=None, validate=NAME)
 
 
@@ -232,7 +227,7 @@ class ReadIn(BaseSchema):
 
 
 class SearchQuery(PageQuery):
-    q = fields.String(required=True, validate=validate.And(validate.Length(min=1, max=200), _not_blank))
+    q = fields.String(required=True, validate=validate.And(validate.Length(min=1, max=200), NotBlank()))
     conversation_id = fields.UUID()
 
 

@@ -1,18 +1,13 @@
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
 from finstack.comments.models import MAX_CONTENT
-from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
 from finstack.users.schemas import UserBrief
-
-
-def _not_blank(value):
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
 
 
 def ContentField(**kwargs):  # noqa: N802 - a field factory
     return fields.String(
-        validate=validate.And(validate.Length(min=1, max=MAX_CONTENT), _not_blank),
+        validate=validate.And(validate.Length(min=1, max=MAX_CONTENT), NotBlank()),
         metadata={"description": "Plain text; `@username` mentions notify those users"},
         **kwargs,
     )

@@ -3,7 +3,7 @@
 from functools import wraps
 
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, request
 from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint
 from webargs import core
@@ -42,8 +42,47 @@ class StrictParser(FlaskParser):
         return current_app.json.loads(body.decode("utf-8"))  # a UnicodeDecodeError is malformed JSON
 
 
+def _refuse_missing_body():
+    if not request.get_data(cache=True):
+        raise ApiError(400, "A JSON body is required", {"json": ["No body was sent."]}, code="body_required")
+
+
+def _refuse_form_fields():
+    if request.form:
+        raise ApiError(
+            400, "Validation failed", {key: ["Unknown field."] for key in request.form}, code="validation_failed"
+        )
+
+
 class ApiBlueprint(Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def arguments(self, schema, *, location="json", required=True, **kwargs):
+        """flask-smorest's `arguments`, refusing what the spec says is not accepted.
+
+        A JSON body documented as required is refused (400 `body_required`) when none is sent; pass
+        `required=False` where sending nothing is meaningful (every field optional, e.g. logout). A multipart
+        upload refuses form fields besides its files, as the documented schema allows no other property.
+        """
+        decorator = super().arguments(schema, location=location, required=required, **kwargs)
+        if location == "json" and required:
+            check = _refuse_missing_body
+        elif location == "files":
+            check = _refuse_form_fields
+        else:
+            return decorator
+
+        def checked(view):
+            parsed = decorator(view)
+
+            @wraps(parsed)
+            def wrapper(*args, **kwargs):
+                check()
+                return parsed(*args, **kwargs)
+
+            return wrapper
+
+        return checked
 
     def auth_required(self, refresh=False):
         """`jwt_required` that also marks the endpoint as needing a bearer token in the OpenAPI spec."""

@@ -4,6 +4,7 @@
 ERROR_CODES = {
     "validation_failed": "The request's body, query string or form did not validate; `details` names the fields",
     "malformed_json": "The body is not valid JSON",
+    "body_required": "The endpoint needs a JSON body and none was sent",
     "unsupported_media_type": "The body was sent with a Content-Type this endpoint does not read",
     "bad_request": "The request cannot be served as sent",
     "token_missing": "No access token was sent",

@@ -37,6 +37,18 @@ def has_unstorable_text(value):
     return False
 
 
+class NotBlank(validate.Validator):
+    """Refuses text that is empty or only whitespace; `openapi` is how the spec documents it."""
+
+    error = "Must not be blank."
+    openapi = {"pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}  # something besides whitespace, and no NUL
+
+    def __call__(self, value):
+        if value is not None and not value.strip():
+            raise ValidationError(self.error)
+        return value
+
+
 def unstorable_text_errors(data):
     """Marshmallow-style messages naming each top-level field of `data` that holds unstorable text (else `{}`).
 
@@ -88,6 +100,15 @@ class MessageSchema(Schema):
     message = fields.String(required=True)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean, only `true` or `false`: not 0, 1 or "yes" (which `fields.Boolean` takes), as the spec says."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def AwareDateTime(**kwargs):  # noqa: N802 - a field factory, named like the field it returns
     """ISO-8601 datetime; a value without an offset is read as UTC and always dumped with one."""
     return fields.AwareDateTime(format="iso", default_timezone=UTC, **kwargs)
@@ -101,6 +122,7 @@ class DateOrDateTime(fields.String):
     """
 
     default_error_messages = {"invalid": "Not a valid ISO-8601 date or datetime."}
+    openapi = {"anyOf": [{"format": "date"}, {"format": "date-time"}]}
 
     def __init__(self, *, end_of_day=False, **kwargs):
         super().__init__(**kwargs)

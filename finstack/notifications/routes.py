@@ -4,6 +4,7 @@ from finstack.core.schemas import page_of
 from finstack.notifications import bp, service
 from finstack.notifications.schemas import (
     EmailPreferences,
+    EmailPreferencesOut,
     NotificationOut,
     NotificationQuery,
     ReadAllOut,
@@ -43,7 +44,7 @@ def mark_all_read():
 
 @bp.get("/users/me/preferences")
 @bp.auth_required()
-@bp.response(200, EmailPreferences)
+@bp.response(200, EmailPreferencesOut)
 def get_preferences():
     """Which notification types also reach you by e-mail (all, unless you turn them off)."""
     return service.email_preferences(current_user)
@@ -52,6 +53,6 @@ def get_preferences():
 @bp.put("/users/me/preferences")
 @bp.auth_required()
 @bp.arguments(EmailPreferences)
-@bp.response(200, EmailPreferences)
+@bp.response(200, EmailPreferencesOut)
 def set_preferences(choices):
     return service.set_email_preferences(current_user, choices)

@@ -1,6 +1,6 @@
 from marshmallow import fields
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery, StrictBoolean
 from finstack.notifications.models import NOTIFICATION_TYPES
 
 
@@ -29,6 +29,8 @@ class ReadAllOut(BaseSchema):
     updated = fields.Integer()
 
 
-EmailPreferences = BaseSchema.from_dict(
-    {kind: fields.Boolean() for kind in NOTIFICATION_TYPES}, name="EmailPreferences"
+EmailPreferences = BaseSchema.from_dict({kind: StrictBoolean() for kind in NOTIFICATION_TYPES}, name="EmailPreferences")
+# The same fields as a response, where every type is always present (documented required).
+EmailPreferencesOut = BaseSchema.from_dict(
+    {kind: fields.Boolean() for kind in NOTIFICATION_TYPES}, name="EmailPreferencesOut"
 )

@@ -12,6 +12,14 @@ from finstack.reports.schemas import (
     csv_chunks,
 )
 
+# `?format=csv` answers text/csv: documented beside the JSON body of the same 200.
+CSV = {
+    "schema": {"type": "string"},
+    "content_type": "text/csv",
+    "description": "JSON, or `text/csv` with `format=csv`",
+    "success": True,
+}
+
 
 def _csv_response(filename, chunks):
     return Response(
@@ -25,6 +33,7 @@ def _csv_response(filename, chunks):
 @bp.auth_required()
 @bp.arguments(UserProductivityQuery, location="query")
 @bp.response(200, page_of(UserProductivityOut))
+@bp.alt_response(200, **CSV)
 def user_productivity(query):
     """Per-user productivity (000's metrics), one row per active user, best score first by default.
 
@@ -45,6 +54,7 @@ def user_productivity(query):
 @bp.auth_required()
 @bp.arguments(TeamOverviewQuery, location="query")
 @bp.response(200, TeamOverviewOut)
+@bp.alt_response(200, **CSV)
 def team_overview(query):
     """Team totals, the mean productivity score over active users, and the top and bottom performers.
 

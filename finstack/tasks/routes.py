@@ -77,7 +77,7 @@ def bulk_status(data):
 
 @bp.patch("/<uuid:task_id>/cancel")
 @bp.auth_required()
-@bp.arguments(CancelIn)
+@bp.arguments(CancelIn, required=False)
 @bp.response(200, TaskOut)
 def cancel_task(data, task_id):
     """Cancel the task (same permission as a status change)."""

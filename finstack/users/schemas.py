@@ -1,6 +1,6 @@
-from marshmallow import ValidationError, fields, post_load, validate
+from marshmallow import fields, post_load, validate
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
 from finstack.users.models import ROLES
 
 USERNAME = validate.And(
@@ -14,13 +14,8 @@ def EmailField(**kwargs):  # noqa: N802 - a field factory
     return fields.Email(validate=validate.Length(max=254), **kwargs)
 
 
-def _not_blank(value):
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
-
-
 def FullNameField(**kwargs):  # noqa: N802 - a field factory
-    return fields.String(validate=validate.And(validate.Length(min=1, max=120), _not_blank), **kwargs)
+    return fields.String(validate=validate.And(validate.Length(min=1, max=120), NotBlank()), **kwargs)
 
 
 def PhoneField(**kwargs):  # noqa: N802 - a field factory
