@@ -1,11 +1,10 @@
 """Extensions, created once and bound to an app in `create_app`."""
 
-from flask import current_app
 import copy
 from importlib.resources import files
 
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
-from flask import send_from_directory
+from flask import current_app, send_from_directory
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
