@@ -4,7 +4,7 @@ from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
 from finstack.teams.models import TEAM_ROLES
 from finstack.users.schemas import UserBrief
 
-NAME = validate.And(validate.Length(min=1, max=100), validate.Regexp(r"\S", error="Must not be blank."))
+NAME = validate.And(validate.Length(min=1, max=100), validate.Regexp(r"\s*\S", error="Must not be blank."))
 DESCRIPTION = validate.Length(max=2000)
 
 
