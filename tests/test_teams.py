@@ -20,7 +20,9 @@ def team(client, auth_headers, manager, make_user):
     team["member"] = make_user()
     for user, role in ((team["manager"], "manager"), (team["member"], "member")):
         added = client.post(
-            f"/api/teams/{team['id']}/members", json={"user_id": str(user.id), "role": role}, headers=auth_headers(manager)
+            f"/api/teams/{team['id']}/members",
+            json={"user_id": str(user.id), "role": role},
+            headers=auth_headers(manager),
         )
         assert added.status_code == 201, added.json
     return team
@@ -148,7 +150,9 @@ def test_change_role_and_last_manager_rule(client, auth_headers, team, manager):
 def test_member_cannot_change_others_but_may_leave(client, auth_headers, team):
     headers = auth_headers(team["member"])
     url = f"/api/teams/{team['id']}/members"
-    assert_error(client.patch(f"{url}/{team['member'].id}", json={"role": "manager"}, headers=headers), 403, "forbidden")
+    assert_error(
+        client.patch(f"{url}/{team['member'].id}", json={"role": "manager"}, headers=headers), 403, "forbidden"
+    )
     assert_error(client.delete(f"{url}/{team['manager'].id}", headers=headers), 403, "forbidden")
     assert client.delete(f"{url}/{team['member'].id}", headers=headers).status_code == 204
     assert_error(client.get(f"/api/teams/{team['id']}", headers=headers), 403, "forbidden")

@@ -47,7 +47,9 @@ def member_project_ids(user_id):
     """`SELECT id` of the projects the user is a member of, explicitly or through a team."""
     explicit = sa.select(ProjectMember.project_id).where(ProjectMember.user_id == user_id)
     through_team = (
-        sa.select(Project.id).join(TeamMember, TeamMember.team_id == Project.team_id).where(TeamMember.user_id == user_id)
+        sa.select(Project.id)
+        .join(TeamMember, TeamMember.team_id == Project.team_id)
+        .where(TeamMember.user_id == user_id)
     )
     return sa.union(explicit, through_team)
 

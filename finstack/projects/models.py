@@ -42,7 +42,9 @@ class ProjectMember(db.Model):
     __table_args__ = (sa.CheckConstraint(sa.column("role").in_(PROJECT_ROLES), name="role"),)
 
     project_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     role: Mapped[str] = mapped_column(sa.String(16), default="member")
     added_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
 

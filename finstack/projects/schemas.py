@@ -92,7 +92,9 @@ class ProjectMemberOut(BaseSchema):
 
 
 class ProjectMemberQuery(PageQuery):
-    search = fields.String(validate=validate.Length(min=1, max=100), metadata={"description": "In name, username, e-mail"})
+    search = fields.String(
+        validate=validate.Length(min=1, max=100), metadata={"description": "In name, username, e-mail"}
+    )
 
 
 class ProjectMemberCreate(BaseSchema):

@@ -99,7 +99,13 @@ def delete_project(actor, project_id, cascade=False):
         )
     if task_count:
         tasks.delete_project_tasks(actor, project.id)
-    audit.record(actor, "project.delete", "project", project.id, {"key": project.key, "name": project.name, "tasks_deleted": task_count})
+    audit.record(
+        actor,
+        "project.delete",
+        "project",
+        project.id,
+        {"key": project.key, "name": project.name, "tasks_deleted": task_count},
+    )
     db.session.delete(project)
     db.session.commit()
 

@@ -26,7 +26,9 @@ class TeamMember(db.Model):
     __table_args__ = (sa.CheckConstraint(sa.column("role").in_(TEAM_ROLES), name="role"),)
 
     team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     role: Mapped[str] = mapped_column(sa.String(16), default="member")
     joined_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -14,7 +14,9 @@ from finstack.users.models import User
 
 def team_role(team_id, user_id):
     """The user's role in the team, or None."""
-    return db.session.scalar(sa.select(TeamMember.role).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id))
+    return db.session.scalar(
+        sa.select(TeamMember.role).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+    )
 
 
 def get_team(team_id):
@@ -91,7 +93,12 @@ def list_members(actor, team_id, *, page, per_page):
         .where(TeamMember.team_id == team.id)
         .order_by(sa.case((TeamMember.role == "manager", 0), else_=1), User.full_name, User.id)
     )
-    return paginate(statement, page=page, per_page=per_page, count_statement=sa.select(TeamMember.user_id).where(TeamMember.team_id == team.id))
+    return paginate(
+        statement,
+        page=page,
+        per_page=per_page,
+        count_statement=sa.select(TeamMember.user_id).where(TeamMember.team_id == team.id),
+    )
 
 
 def _get_membership(team_id, user_id):
@@ -130,7 +137,13 @@ def change_member_role(actor, team_id, user_id, role):
     membership = _get_membership(team.id, user_id)
     if role != membership.role:
         _refuse_losing_last_manager(membership)
-        audit.record(actor, "team.member_update", "team", team.id, {"user_id": user_id, "role": {"from": membership.role, "to": role}})
+        audit.record(
+            actor,
+            "team.member_update",
+            "team",
+            team.id,
+            {"user_id": user_id, "role": {"from": membership.role, "to": role}},
+        )
         membership.role = role
         db.session.commit()
     return membership

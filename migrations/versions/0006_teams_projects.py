@@ -70,9 +70,7 @@ def upgrade():
             "due_date IS NULL OR start_date IS NULL OR due_date >= start_date", name=op.f("ck_projects_dates")
         ),
         sa.ForeignKeyConstraint(["created_by"], ["users.id"], name=op.f("fk_projects_created_by_users")),
-        sa.ForeignKeyConstraint(
-            ["team_id"], ["teams.id"], name=op.f("fk_projects_team_id_teams"), ondelete="SET NULL"
-        ),
+        sa.ForeignKeyConstraint(["team_id"], ["teams.id"], name=op.f("fk_projects_team_id_teams"), ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
         sa.UniqueConstraint("key", name=op.f("uq_projects_key")),
     )
