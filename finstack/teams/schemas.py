@@ -29,7 +29,9 @@ class TeamUpdate(BaseSchema):
 
 
 class TeamListQuery(PageQuery):
-    all = fields.Boolean(load_default=False, metadata={"description": "Admins: every team, not only their own"})
+    all_teams = fields.Boolean(
+        data_key="all", load_default=False, metadata={"description": "Admins: every team, not only their own"}
+    )
 
 
 class TeamMemberOut(BaseSchema):

@@ -54,12 +54,12 @@ def create_team(actor, *, name, description=None):
     return team
 
 
-def list_teams(actor, *, page, per_page, all=False):  # noqa: A002 - the query parameter's name
+def list_teams(actor, *, page, per_page, all_teams=False):
     """The teams the actor belongs to; admins may ask for every team."""
-    if all:
+    if all_teams:
         permissions.require(actor.role == "admin", "Only admins may list every team")
     statement = sa.select(Team)
-    if not all:
+    if not all_teams:
         statement = statement.where(Team.id.in_(sa.select(TeamMember.team_id).where(TeamMember.user_id == actor.id)))
     return paginate(statement.order_by(Team.name, Team.id), page=page, per_page=per_page)
 
