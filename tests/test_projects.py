@@ -11,6 +11,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
 
 from finstack.audit.models import AuditLog
 from finstack.comments.models import Comment
@@ -487,3 +490,27 @@ def test_task_list_filters_by_project_team_and_no_project(client, auth_headers, 
     assert ids(f"project_id={MISSING}") == set()
     combined = client.get(f"/api/tasks?no_project=true&project_id={other['id']}", headers=headers)
     assert_error(combined, 400, "validation_failed")
+
+
+# --- Migration ------------------------------------------------------------------------------------------------------
+
+
+def test_migration_goes_down_one_step_and_up_again_keeping_tasks(app, client, auth_headers, world):
+    """On the session's database (SQLite or PostgreSQL): undoing 0006 drops the project tables and tasks.project_id
+    but keeps the tasks (SQLite rebuilds `tasks`); upgrading again restores the schema the models describe."""
+    headers = as_(auth_headers, world, "member")
+    in_project = new_task(client, headers, project_id=world["project"]["id"]).json["id"]
+    loose = new_task(client, headers).json["id"]
+    db.session.remove()
+    downgrade(revision="-1")
+    inspector = sa.inspect(db.engine)
+    assert not {"teams", "team_members", "projects", "project_members"} & set(inspector.get_table_names())
+    assert "project_id" not in {column["name"] for column in inspector.get_columns("tasks")}
+    with db.engine.connect() as connection:
+        kept = {str(uuid.UUID(str(value))) for value in connection.execute(sa.text("SELECT id FROM tasks")).scalars()}
+    assert kept == {in_project, loose}
+    upgrade()
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, db.metadata) == []
+    assert db.session.get(Task, uuid.UUID(loose)).project_id is None
