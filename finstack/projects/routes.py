@@ -1,7 +1,7 @@
 from flask_jwt_extended import current_user
 
 from finstack.core.schemas import page_of
-from finstack.projects import access, bp, service
+from finstack.projects import bp, service
 from finstack.projects.schemas import (
     ProgressOut,
     ProjectCreate,
@@ -39,7 +39,7 @@ def list_projects(query):
 @bp.response(200, ProjectOut)
 def get_project(project_id):
     """A private project is 404 to whoever is not one of its members (managers and admins excepted)."""
-    return access.get_readable_project(current_user, project_id)
+    return service.get_project(current_user, project_id)
 
 
 @bp.put("/<uuid:project_id>")

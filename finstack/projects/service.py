@@ -18,6 +18,10 @@ from finstack.users import service as users
 from finstack.users.models import User
 
 
+def get_project(actor, project_id):
+    return get_readable_project(actor, project_id)
+
+
 def get_manageable_project(actor, project_id):
     project = get_readable_project(actor, project_id)
     permissions.require(
