@@ -122,9 +122,12 @@ def add_member(actor, team_id, *, user_id, role):
 
 
 def _refuse_losing_last_manager(membership):
-    """A team keeps at least one manager: its last one can neither leave nor be demoted."""
+    """A team keeps at least one manager: its last one can neither leave nor be demoted.
+
+    The team's row is locked first (PostgreSQL), so two managers demoting each other at once cannot both pass."""
     if membership.role != "manager":
         return
+    db.session.execute(sa.select(Team.id).where(Team.id == membership.team_id).with_for_update())
     managers = db.session.scalar(
         sa.select(sa.func.count()).where(TeamMember.team_id == membership.team_id, TeamMember.role == "manager")
     )
