@@ -85,10 +85,37 @@ def trust_proxies(app):
 
 
 def register_blueprints(app):
-    from finstack import analytics, attachments, audit, auth, chat, comments, notifications, reports, tasks, users
+    from finstack import (
+        analytics,
+        attachments,
+        audit,
+        auth,
+        chat,
+        comments,
+        notifications,
+        projects,
+        reports,
+        tasks,
+        teams,
+        users,
+    )
     from finstack.core import health
 
-    for module in (health, auth, users, tasks, comments, attachments, analytics, reports, notifications, audit, chat):
+    for module in (
+        health,
+        auth,
+        users,
+        tasks,
+        comments,
+        attachments,
+        analytics,
+        reports,
+        notifications,
+        audit,
+        chat,
+        teams,
+        projects,
+    ):
         api.register_blueprint(module.bp)
 
 

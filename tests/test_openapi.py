@@ -239,6 +239,7 @@ def test_task_documents(spec):
         "task_time",
         "contact_person_id",
         "contact_person",
+        "project_id",
         "note",
         "status",
         "priority",
@@ -282,6 +283,9 @@ def test_task_list_documents_every_query_parameter(spec):
         "date_from",
         "date_to",
         "overdue",
+        "project_id",
+        "team_id",
+        "no_project",
         "sort_by",
         "sort_order",
     }
@@ -670,3 +674,22 @@ def test_an_upload_refuses_form_fields_its_schema_does_not_have(client, spec, ad
     response = client.post(f"/api/tasks/{task['id']}/attachments", data=data, headers=headers)
     assert response.status_code == 400
     assert response.json["details"] == {"comment": ["Unknown field."]}
+
+
+def test_team_and_project_endpoints_are_documented(spec):
+    paths = spec["paths"]
+    assert set(paths["/api/teams/{team_id}/members/{user_id}"]) >= {"patch", "delete"}
+    assert set(paths["/api/projects/{project_id}/members"]) >= {"get", "post"}
+    progress = json_schema(spec, paths["/api/projects/{project_id}/progress"]["get"]["responses"]["200"])
+    assert set(progress["required"]) == {
+        "total_tasks",
+        "open_tasks",
+        "in_progress_tasks",
+        "completed_tasks",
+        "cancelled_tasks",
+        "overdue_tasks",
+        "progress_percentage",
+    }
+    project = json_schema(spec, paths["/api/projects"]["post"]["responses"]["201"])
+    assert "team_id" in project["required"]
+    assert project["properties"]["team_id"].get("nullable") or "null" in str(project["properties"]["team_id"])

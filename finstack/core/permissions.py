@@ -97,3 +97,56 @@ def can_delete_comment(user, comment):
 
 def can_delete_attachment(user, attachment):
     return sees_all_tasks(user) or user.id == attachment.uploader_id
+
+
+# --- Teams and projects -------------------------------------------------------------------------------------
+# `team_role` / `project_role` is the user's role there (None: not a member); the services compute it in SQL.
+#
+# | action                                   | admin | global manager | team/project manager | member | viewer |
+# |------------------------------------------|-------|----------------|----------------------|--------|--------|
+# | create a team                            | yes   | yes            | -                    | no     | -      |
+# | read a team, list its members            | yes   | if in it       | yes                  | yes    | -      |
+# | change a team, its members; delete it    | yes   | if its manager | yes                  | no     | -      |
+# | create a project                         | yes   | yes            | -                    | no     | -      |
+# | read an open project                     | yes   | yes            | yes                  | yes    | yes    |
+# | read a private project                   | yes   | yes            | yes                  | yes    | yes    |
+# |   (outsiders of a private project: 404)  |       |                |                      |        |        |
+# | change a project, its members; delete it | yes   | yes            | yes                  | no     | no     |
+# | put a task in a project                  | yes   | yes            | yes                  | yes    | no     |
+
+
+def can_create_team(user):
+    return sees_all_tasks(user)
+
+
+def can_read_team(user, team_role):
+    return user.role == "admin" or team_role is not None
+
+
+def can_manage_team(user, team_role):
+    return user.role == "admin" or team_role == "manager"
+
+
+def can_create_project(user):
+    return sees_all_tasks(user)
+
+
+def can_read_project(user, project, project_role):
+    return sees_all_tasks(user) or project.visibility == "open" or project_role is not None
+
+
+def can_manage_project(user, project_role):
+    return sees_all_tasks(user) or project_role == "manager"
+
+
+def can_add_task_to_project(user, project_role):
+    """Viewers read a project; its managers and members (and global managers, admins) put tasks in it."""
+    return sees_all_tasks(user) or project_role in ("manager", "member")
+
+
+def visible_projects_clause(user, project_model, member_project_ids):
+    """SQL for the projects `can_read_project` lets `user` read; `member_project_ids` selects the ids of the
+    projects the user is a member of (explicitly or through a team). The two must agree."""
+    if sees_all_tasks(user):
+        return sa.true()
+    return sa.or_(project_model.visibility == "open", project_model.id.in_(member_project_ids))

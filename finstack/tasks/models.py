@@ -23,6 +23,8 @@ class Task(db.Model):
         sa.Index("ix_tasks_created_by_date_created", "created_by", "date_created"),
         # Overdue: active status and task_time in the past.
         sa.Index("ix_tasks_status_task_time", "status", "task_time"),
+        # A project's tasks, newest first.
+        sa.Index("ix_tasks_project_id_date_created", "project_id", "date_created"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
@@ -40,6 +42,8 @@ class Task(db.Model):
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     # When the overdue sweep last notified the assignee; it notifies again only 24 h later.
     overdue_notified_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # Optional: a task with no project behaves as every task did before projects existed.
+    project_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("projects.id"))
 
     contact_person = relationship("User", foreign_keys=[contact_person_id], lazy="joined")
     creator = relationship("User", foreign_keys=[created_by], lazy="joined", innerjoin=True)

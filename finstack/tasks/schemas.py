@@ -37,6 +37,7 @@ class TaskOut(BaseSchema):
     closed_at = AwareDateTime(allow_none=True)
     version = fields.Integer(metadata={"description": "Send it back on update to refuse lost updates (409)"})
     is_overdue = fields.Boolean(metadata={"description": "task_time has passed and the task is still active"})
+    project_id = fields.UUID(required=True, allow_none=True)
 
 
 class TaskCreate(BaseSchema):
@@ -47,6 +48,11 @@ class TaskCreate(BaseSchema):
     note = fields.String(allow_none=True, validate=NOTE, load_default=None)
     status = fields.String(validate=validate.OneOf(STATUSES), load_default="open")
     priority = fields.String(validate=validate.OneOf(PRIORITIES), load_default="medium")
+    project_id = fields.UUID(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "An active project you are a manager or member of (managers and admins: any)"},
+    )
 
 
 class TaskUpdate(BaseSchema):
@@ -57,6 +63,7 @@ class TaskUpdate(BaseSchema):
     note = fields.String(allow_none=True, validate=NOTE)
     status = fields.String(validate=validate.OneOf(STATUSES))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    project_id = fields.UUID(allow_none=True)
     version = fields.Integer(validate=validate.Range(min=1))
 
     @validates_schema
@@ -78,8 +85,16 @@ class TaskListQuery(PageQuery, DateRangeQuery):
     contact_person_id = fields.UUID()
     created_by = fields.UUID()
     overdue = fields.Boolean(metadata={"description": "Only tasks past task_time and still open or in progress"})
+    project_id = fields.UUID()
+    team_id = fields.UUID(metadata={"description": "Tasks of the team's projects"})
+    no_project = fields.Boolean(metadata={"description": "true: only tasks in no project; false: only tasks in one"})
     sort_by = fields.String(validate=validate.OneOf(SORTABLE), load_default="date_created")
     sort_order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="desc")
+
+    @validates_schema
+    def _project_or_none(self, data, **kwargs):
+        if data.get("no_project") and (data.get("project_id") or data.get("team_id")):
+            raise ValidationError("no_project=true cannot be combined with project_id or team_id.", "no_project")
 
 
 class BulkStatusIn(BaseSchema):

@@ -13,6 +13,8 @@ from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
+from finstack.projects.access import check_task_project
+from finstack.projects.models import Project
 from finstack.tasks import events
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task
 from finstack.users import service as users
@@ -102,6 +104,7 @@ def _status_drafts(task_id, recipients, entity_name, old_status, new_status):
 
 def create_task(actor, *, status, **fields):
     _check_assignee(actor, fields.get("contact_person_id"))
+    check_task_project(actor, fields.get("project_id"))
     task = Task(created_by=actor.id, status="open", **fields)
     task.set_status(status, utcnow())
     db.session.add(task)
@@ -122,6 +125,8 @@ def update_task(actor, task_id, changes):
         return task
     if "contact_person_id" in changed:
         _check_assignee(actor, changes["contact_person_id"])
+    if "project_id" in changed:
+        check_task_project(actor, changes["project_id"])
     previous = {field: getattr(task, field) for field in changed}
     for field in changed:
         if field != "status":
@@ -154,6 +159,13 @@ def delete_task(actor, task_id):
         raise ApiError(403, "Only the task's creator, a manager or an admin may delete it")
     _delete_tasks(actor, [task], "task.delete")
     db.session.commit()
+
+
+def delete_project_tasks(actor, project_id):
+    """Delete every task of a project, as `delete_task` deletes one (the caller commits)."""
+    project_tasks = db.session.scalars(sa.select(Task).where(Task.project_id == project_id)).all()
+    if project_tasks:
+        _delete_tasks(actor, project_tasks, "task.delete_with_project")
 
 
 def _delete_tasks(actor, tasks, action):
@@ -263,6 +275,12 @@ def task_filters(query):
         conditions.append(Task.date_created >= query["date_from"])
     if query.get("date_to"):
         conditions.append(Task.date_created <= query["date_to"])
+    if query.get("project_id") is not None:
+        conditions.append(Task.project_id == query["project_id"])
+    if query.get("team_id") is not None:
+        conditions.append(Task.project_id.in_(sa.select(Project.id).where(Project.team_id == query["team_id"])))
+    if query.get("no_project") is not None:
+        conditions.append(Task.project_id.is_(None) if query["no_project"] else Task.project_id.is_not(None))
     if query.get("overdue") is not None:
         overdue = sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow())
         conditions.append(overdue if query["overdue"] else sa.not_(overdue))
