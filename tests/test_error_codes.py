@@ -158,14 +158,14 @@ def test_json_with_a_charset_or_a_json_suffix_type_is_read(client, headers):
 
 
 def test_no_body_at_all_is_not_415(client, headers, make_user, member):
-    """An optional body left out (any content type, or none) is fine; a required one is a validation error."""
+    """An optional body left out (any content type, or none) is fine; a required one is `body_required`."""
     other = make_user()
     conversation = client.post(
         "/api/chat/conversations", json={"participant_ids": [str(other.id)]}, headers=headers
     ).json
     read = client.post(f"/api/chat/conversations/{conversation['id']}/read", headers=headers, content_type="text/plain")
     assert read.status_code == 200, read.json
-    error_of(client.post("/api/tasks", headers=headers), 400, "validation_failed")
+    error_of(client.post("/api/tasks", headers=headers), 400, "body_required")
 
 
 def test_multipart_endpoints_keep_working(client, headers, task):

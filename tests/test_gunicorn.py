@@ -42,6 +42,21 @@ SCRUBBED = (
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def migrated_sqlite(path):
+    """A SQLite URL for `path`, set up as `flask setup` does (latest revision, admin/admin123): gunicorn never
+    migrates, and answers 503 on an outdated schema."""
+    from finstack import create_app
+    from finstack.bootstrap import setup_database
+    from finstack.extensions import db
+
+    url = f"sqlite:///{path}"
+    app = create_app({"FINSTACK_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        setup_database(app)
+        db.engine.dispose()
+    return url
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -268,7 +283,7 @@ def test_slow_clients_are_disconnected_while_others_are_served(start_gunicorn, t
     within the configured timeouts (REQUEST_HEADER_TIMEOUT, REQUEST_READ_TIMEOUT), serving others meanwhile."""
     server = start_gunicorn(
         {
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'slow.db'}",
+            "DATABASE_URL": migrated_sqlite(tmp_path / "slow.db"),
             "REQUEST_HEADER_TIMEOUT": "2",
             "REQUEST_READ_TIMEOUT": "2",
         }
@@ -298,7 +313,7 @@ def test_slow_clients_are_disconnected_while_others_are_served(start_gunicorn, t
 
 def test_a_websocket_is_not_cut_by_the_read_timeout(start_gunicorn, tmp_path, connect_socket):
     """A WebSocket idle for longer than REQUEST_READ_TIMEOUT stays connected and still receives events."""
-    server = start_gunicorn({"DATABASE_URL": f"sqlite:///{tmp_path / 'ws.db'}", "REQUEST_READ_TIMEOUT": "1"})
+    server = start_gunicorn({"DATABASE_URL": migrated_sqlite(tmp_path / "ws.db"), "REQUEST_READ_TIMEOUT": "1"})
     server.wait_healthy()
     status, login = call(f"{server.url}/api/auth/login", "POST", {"username": "admin", "password": "admin123"})
     assert status == 200, login

@@ -20,6 +20,7 @@ TASK_FIELDS = {
     "task_time",
     "contact_person_id",
     "contact_person",
+    "project_id",
     "note",
     "status",
     "priority",

@@ -19,7 +19,7 @@ from finstack.attachments import service as attachments
 from finstack.chat import service as chat
 from finstack.tasks import service as tasks
 from finstack.tasks.schemas import TaskCreate
-from tests.test_gunicorn import Gunicorn
+from tests.test_gunicorn import Gunicorn, migrated_sqlite
 
 ROOT = Path(__file__).resolve().parent.parent
 PDF = b"%PDF-1.4\n" + b"0" * 200_000 + b"\n%%EOF\n"
@@ -131,7 +131,7 @@ def test_a_server_start_removes_what_a_crash_left(tmp_path):
     (folder / ".jkl.pdf.part").write_bytes(PDF[:1000])  # the temporary name of earlier releases
     age(folder)
     (folder / "fresh.pdf").write_bytes(PDF)  # may be an upload of another process, between move and commit
-    server = Gunicorn(tmp_path, {"DATABASE_URL": f"sqlite:///{tmp_path / 'start.db'}"})
+    server = Gunicorn(tmp_path, {"DATABASE_URL": migrated_sqlite(tmp_path / "start.db")})
     try:
         server.wait_healthy()
         assert files_in(folder) == ["fresh.pdf"]

@@ -1,10 +1,10 @@
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
 from finstack.projects.models import PROJECT_ROLES, PROJECT_STATUSES, VISIBILITIES
 from finstack.users.schemas import UserBrief
 
-NAME = validate.And(validate.Length(min=1, max=200), validate.Regexp(r"\s*\S", error="Must not be blank."))
+NAME = validate.And(validate.Length(min=1, max=200), NotBlank())
 KEY = validate.Regexp(r"^[A-Za-z0-9]{2,10}$", error="2 to 10 letters or digits, such as FIN.")
 DESCRIPTION = validate.Length(max=5000)
 

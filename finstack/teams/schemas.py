@@ -1,10 +1,10 @@
 from marshmallow import fields, validate
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
 from finstack.teams.models import TEAM_ROLES
 from finstack.users.schemas import UserBrief
 
-NAME = validate.And(validate.Length(min=1, max=100), validate.Regexp(r"\s*\S", error="Must not be blank."))
+NAME = validate.And(validate.Length(min=1, max=100), NotBlank())
 DESCRIPTION = validate.Length(max=2000)
 
 
