@@ -240,6 +240,7 @@ def test_task_documents(spec):
         "contact_person_id",
         "contact_person",
         "project_id",
+        "tags",
         "note",
         "status",
         "priority",
@@ -286,6 +287,7 @@ def test_task_list_documents_every_query_parameter(spec):
         "project_id",
         "team_id",
         "no_project",
+        "tag",
         "sort_by",
         "sort_order",
     }
