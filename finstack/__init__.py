@@ -95,6 +95,7 @@ def register_blueprints(app):
         notifications,
         projects,
         reports,
+        tags,
         tasks,
         teams,
         users,
@@ -115,6 +116,7 @@ def register_blueprints(app):
         chat,
         teams,
         projects,
+        tags,
     ):
         api.register_blueprint(module.bp)
 

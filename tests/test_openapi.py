@@ -240,6 +240,7 @@ def test_task_documents(spec):
         "contact_person_id",
         "contact_person",
         "project_id",
+        "tags",
         "note",
         "status",
         "priority",
@@ -286,6 +287,7 @@ def test_task_list_documents_every_query_parameter(spec):
         "project_id",
         "team_id",
         "no_project",
+        "tag",
         "sort_by",
         "sort_order",
     }
@@ -301,6 +303,21 @@ def test_task_list_documents_every_query_parameter(spec):
         "updated_at",
     }
     assert parameters["sort_order"]["schema"]["enum"] == ["asc", "desc"]
+    tag = parameters["tag"]
+    assert tag["schema"]["type"] == "array" and tag["schema"]["maxItems"] == 20
+    assert tag["schema"]["items"]["type"] == "string"
+    assert (tag["schema"]["items"]["minLength"], tag["schema"]["items"]["maxLength"]) == (1, 40)
+    assert tag.get("explode", True) is True  # tag=a&tag=b
+
+
+def test_tags_documents(spec):
+    operation = spec["paths"]["/api/tags"]["get"]
+    assert {parameter["name"] for parameter in operation["parameters"]} == {"search", "page", "per_page"}
+    page = json_schema(spec, operation["responses"]["200"])
+    item = resolve(spec, page["properties"]["items"]["items"])
+    assert set(item["required"]) == {"tag", "count"}
+    tags = json_schema(spec, spec["paths"]["/api/tasks"]["post"]["requestBody"])["properties"]["tags"]
+    assert tags["type"] == "array" and tags["maxItems"] == 20 and tags["items"]["maxLength"] == 40
 
 
 def test_every_query_parameter_has_a_type(spec):

@@ -21,6 +21,7 @@ TASK_FIELDS = {
     "contact_person_id",
     "contact_person",
     "project_id",
+    "tags",
     "note",
     "status",
     "priority",

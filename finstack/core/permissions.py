@@ -47,6 +47,11 @@ def task_readers_clause(user_model, task):
     return user_model.is_active.is_(True)
 
 
+def readable_tasks_clause(user, task_model):
+    """SQL for the tasks `can_read_task` lets `user` read; the two must agree (today: every task, if active)."""
+    return sa.true() if user is not None and user.is_active else sa.false()
+
+
 def can_assign_to(user, assignee):
     """Members may assign tasks to anyone but an admin (000's rule)."""
     return sees_all_tasks(user) or assignee.role != "admin"

@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, DateRangeQuery, PageQuery
-from finstack.tasks.models import PRIORITIES, STATUSES
+from finstack.core.schemas import AwareDateTime, BaseSchema, DateRangeQuery, NotBlank, PageQuery
+from finstack.tasks.models import MAX_TAGS, PRIORITIES, STATUSES, TAG_MAX_LENGTH
 from finstack.users.schemas import UserBrief
 
 SORTABLE = ("date_created", "task_time", "entity_name", "task_type", "status", "priority", "updated_at")
@@ -18,6 +18,29 @@ TASK_TIME = validate.Range(
     max=datetime.max.replace(tzinfo=UTC),
     error="Must lie between years 1 and 9999 in UTC.",
 )
+
+
+class TagName(fields.String):
+    """A tag: stripped and lower-cased, then 1-40 characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=[NotBlank(), validate.Length(min=1, max=TAG_MAX_LENGTH)], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip().lower()
+
+
+class TagList(fields.List):
+    """A task's tags: at most 20 given, duplicates (after normalising) collapsed, sorted."""
+
+    def __init__(self, **kwargs):
+        super().__init__(TagName(), validate=validate.Length(max=MAX_TAGS), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return sorted(set(super()._deserialize(value, attr, data, **kwargs)))
+
+
+TAGS_DESCRIPTION = "Stripped and lower-cased, each 1-40 characters, at most 20; duplicates collapsed"
 
 
 class TaskOut(BaseSchema):
@@ -38,6 +61,7 @@ class TaskOut(BaseSchema):
     version = fields.Integer(metadata={"description": "Send it back on update to refuse lost updates (409)"})
     is_overdue = fields.Boolean(metadata={"description": "task_time has passed and the task is still active"})
     project_id = fields.UUID(required=True, allow_none=True)
+    tags = fields.List(fields.String(), required=True, metadata={"description": "Sorted"})
 
 
 class TaskCreate(BaseSchema):
@@ -53,6 +77,7 @@ class TaskCreate(BaseSchema):
         load_default=None,
         metadata={"description": "An active project you are a manager or member of (managers and admins: any)"},
     )
+    tags = TagList(load_default=list, metadata={"description": TAGS_DESCRIPTION})
 
 
 class TaskUpdate(BaseSchema):
@@ -64,6 +89,7 @@ class TaskUpdate(BaseSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     project_id = fields.UUID(allow_none=True)
+    tags = TagList(metadata={"description": TAGS_DESCRIPTION + "; replaces the task's tags"})
     version = fields.Integer(validate=validate.Range(min=1))
 
     @validates_schema
@@ -88,6 +114,11 @@ class TaskListQuery(PageQuery, DateRangeQuery):
     project_id = fields.UUID()
     team_id = fields.UUID(metadata={"description": "Tasks of the team's projects"})
     no_project = fields.Boolean(metadata={"description": "true: only tasks in no project; false: only tasks in one"})
+    tag = fields.List(
+        TagName(),
+        validate=validate.Length(max=MAX_TAGS),
+        metadata={"description": "Repeatable (`tag=a&tag=b`): tasks carrying every tag given"},
+    )
     sort_by = fields.String(validate=validate.OneOf(SORTABLE), load_default="date_created")
     sort_order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="desc")
 

@@ -16,7 +16,7 @@ from finstack.notifications.service import Draft, notify
 from finstack.projects.access import check_task_project
 from finstack.projects.models import Project
 from finstack.tasks import events
-from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task
+from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTag
 from finstack.users import service as users
 
 
@@ -133,6 +133,8 @@ def update_task(actor, task_id, changes):
             setattr(task, field, changes[field])
     if "status" in changed:
         task.set_status(changes["status"], utcnow())
+    if "tags" in changed:
+        task.updated_at = utcnow()  # tags live in their own table: touch the task so its version moves on too
     if REMINDER_RESET & changed.keys():
         task.overdue_notified_at = None  # a new assignee, or a reopened task, starts a new overdue period
     audit.record(actor, "task.update", "task", task.id, changed)
@@ -281,6 +283,8 @@ def task_filters(query):
         conditions.append(Task.project_id.in_(sa.select(Project.id).where(Project.team_id == query["team_id"])))
     if query.get("no_project") is not None:
         conditions.append(Task.project_id.is_(None) if query["no_project"] else Task.project_id.is_not(None))
+    for tag in query.get("tag") or ():
+        conditions.append(sa.exists().where(TaskTag.task_id == Task.id, TaskTag.tag == tag))
     if query.get("overdue") is not None:
         overdue = sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow())
         conditions.append(overdue if query["overdue"] else sa.not_(overdue))
