@@ -27,6 +27,8 @@ class Task(db.Model):
         sa.Index("ix_tasks_status_task_time", "status", "task_time"),
         # A project's tasks, newest first.
         sa.Index("ix_tasks_project_id_date_created", "project_id", "date_created"),
+        # The trash, oldest first (its listing and `flask tasks purge-trash`).
+        sa.Index("ix_tasks_deleted_at", "deleted_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
@@ -46,6 +48,9 @@ class Task(db.Model):
     overdue_notified_at: Mapped[object | None] = mapped_column(UTCDateTime)
     # Optional: a task with no project behaves as every task did before projects existed.
     project_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("projects.id"))
+    # Set when the task is moved to the trash: every read path leaves out rows where it is set (`Task.live`).
+    deleted_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    deleted_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
 
     contact_person = relationship("User", foreign_keys=[contact_person_id], lazy="joined")
     creator = relationship("User", foreign_keys=[created_by], lazy="joined", innerjoin=True)
@@ -55,6 +60,11 @@ class Task(db.Model):
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+    @classmethod
+    def live(cls):
+        """SQL: the task is not in the trash."""
+        return cls.deleted_at.is_(None)
 
     @property
     def is_overdue(self):
