@@ -1,8 +1,10 @@
 """Teams: who creates, reads and changes them, their members, and the last-manager rule."""
 
+import threading
 import uuid
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from finstack.audit.models import AuditLog
@@ -184,3 +186,52 @@ def test_writes_are_audited(client, auth_headers, team, admin):
             "team.delete",
         ]
     )
+
+
+
+def at_once(*calls):
+    """Run the zero-argument `calls` in threads released together; their results, in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index):
+        barrier.wait()
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_two_managers_demoting_each_other_at_once_leave_one_manager(
+    client, auth_headers, manager, make_user, live_server, attempt
+):
+    """The last-manager rule holds under concurrency: each of a team's two managers demotes the other over HTTP at
+    the same instant; exactly one demotion wins and the team keeps one manager. The other is refused as the last
+    manager (409) or, when the winner committed before its permission check, as no longer a manager (403)."""
+    team_id = client.post("/api/teams", json={"name": "Race"}, headers=auth_headers(manager)).json["id"]
+    other = make_user()
+    added = client.post(
+        f"/api/teams/{team_id}/members",
+        json={"user_id": str(other.id), "role": "manager"},
+        headers=auth_headers(manager),
+    )
+    assert added.status_code == 201, added.json
+
+    def demoting(actor, target):
+        headers = auth_headers(actor)
+        url = f"{live_server.url}/api/teams/{team_id}/members/{target.id}"
+        return lambda: requests.patch(url, json={"role": "member"}, headers=headers, timeout=30)
+
+    answers = at_once(demoting(manager, other), demoting(other, manager))
+
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses in ([200, 403], [200, 409]), [answer.text for answer in answers]
+    managers = db.session.scalar(
+        sa.select(sa.func.count()).where(TeamMember.team_id == uuid.UUID(team_id), TeamMember.role == "manager")
+    )
+    assert managers == 1

@@ -4,6 +4,7 @@ import sqlalchemy as sa
 
 from finstack.audit import service as audit
 from finstack.core import permissions
+from finstack.core.locks import lock_rows
 from finstack.core.pagination import paginate
 from finstack.errors import ApiError
 from finstack.extensions import db
@@ -124,10 +125,10 @@ def add_member(actor, team_id, *, user_id, role):
 def _refuse_losing_last_manager(membership):
     """A team keeps at least one manager: its last one can neither leave nor be demoted.
 
-    The team's row is locked first (PostgreSQL), so two managers demoting each other at once cannot both pass."""
+    The team's row is locked first, so two managers demoting each other at once cannot both pass."""
     if membership.role != "manager":
         return
-    db.session.execute(sa.select(Team.id).where(Team.id == membership.team_id).with_for_update())
+    lock_rows(Team, [membership.team_id])
     managers = db.session.scalar(
         sa.select(sa.func.count()).where(TeamMember.team_id == membership.team_id, TeamMember.role == "manager")
     )
