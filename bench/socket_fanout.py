@@ -110,7 +110,7 @@ def seed(app, clients, members):
     from flask_jwt_extended import create_access_token
     from flask_migrate import upgrade
 
-    from finstack.chat import service as chat
+    from finstack.chat import conversations
     from finstack.core.time import utcnow
     from finstack.users.models import User
 
@@ -144,13 +144,13 @@ def seed(app, clients, members):
             db.session.commit()
         by_name = {user.username: user for user in db.session.scalars(sa.select(User).where(User.username.in_(names)))}
         people = [by_name[name] for name in names]
-        group, _ = chat.create_conversation(
+        group, _ = conversations.create_conversation(
             people[0],
             participant_ids=[user.id for user in people[1:members]],
             is_group=True,
             name=f"Bench {time.strftime('%H:%M:%S')}",
         )
-        side, _ = chat.create_conversation(people[-2], participant_ids=[people[-1].id])
+        side, _ = conversations.create_conversation(people[-2], participant_ids=[people[-1].id])
         tokens = [create_access_token(identity=str(user.id)) for user in people]
         return tokens, str(group.id), str(side.id)
 

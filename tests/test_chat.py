@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from finstack import realtime
 from finstack.audit.models import AuditLog
-from finstack.chat import service
+from finstack.chat import conversations, messages
 from finstack.chat.models import Conversation, ConversationMember, Message, direct_key_for
 from finstack.extensions import db, socketio
 from finstack.users import service as users
@@ -187,14 +187,14 @@ def test_the_database_allows_one_dm_per_pair(app, alice, bob):
 
 def test_dm_created_concurrently_returns_the_winner(api, alice, bob, monkeypatch):
     winner = dm(api, bob, alice)
-    real = service._direct_conversation
+    real = conversations._direct_conversation
     calls = []
 
     def stale_then_real(key):  # the first look happened before the other side committed
         calls.append(key)
         return None if len(calls) == 1 else real(key)
 
-    monkeypatch.setattr(service, "_direct_conversation", stale_then_real)
+    monkeypatch.setattr(conversations, "_direct_conversation", stale_then_real)
     response = api(alice, "POST", "/conversations", json={"participant_ids": [str(bob.id)]})
     assert response.status_code == 200
     assert response.json["id"] == winner
@@ -556,21 +556,21 @@ def test_a_retried_send_is_stored_once(api, alice, bob, carol, emitted):
 
 
 def test_a_send_racing_its_retry_returns_the_original(app, alice, bob, emitted, monkeypatch):
-    conversation, _ = service.create_conversation(alice, participant_ids=[bob.id])
-    original, created = service.send_message(alice, conversation.id, "once", client_id="race-1")
+    conversation, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
+    original, created = messages.send_message(alice, conversation.id, "once", client_id="race-1")
     assert created
     emitted.clear()
 
     # The retry's look-up ran before the first copy committed; the unique constraint then decides.
-    real = service._by_client_id
+    real = messages._by_client_id
     calls = []
 
     def stale_then_real(sender_id, client_id):
         calls.append(client_id)
         return None if len(calls) == 1 else real(sender_id, client_id)
 
-    monkeypatch.setattr(service, "_by_client_id", stale_then_real)
-    message, created = service.send_message(alice, conversation.id, "once", client_id="race-1")
+    monkeypatch.setattr(messages, "_by_client_id", stale_then_real)
+    message, created = messages.send_message(alice, conversation.id, "once", client_id="race-1")
     assert created is False
     assert message.id == original.id
     assert len(calls) == 2
@@ -581,7 +581,7 @@ def test_a_send_racing_its_retry_returns_the_original(app, alice, bob, emitted, 
 def test_cursors_page_without_gaps_or_duplicates(api, app, alice, bob):
     conversation_id = dm(api, alice, bob)
     conversation = db.session.get(Conversation, uuid.UUID(conversation_id))
-    sent = [service.send_message(alice, conversation.id, f"n{n:02d}")[0].id for n in range(12)]
+    sent = [messages.send_message(alice, conversation.id, f"n{n:02d}")[0].id for n in range(12)]
     # Eight more sharing one timestamp: the id breaks the tie.
     same_time = datetime(2031, 1, 1, tzinfo=UTC)
     tied = sorted(uuid.uuid4() for _ in range(8))
@@ -640,10 +640,10 @@ def test_cursor_validation(api, alice, bob, carol):
 
 
 def test_created_at_follows_commit_order_even_if_the_clock_stalls(app, alice, bob, monkeypatch):
-    conversation, _ = service.create_conversation(alice, participant_ids=[bob.id])
+    conversation, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
     frozen = datetime(2030, 5, 5, 12, 0, tzinfo=UTC)
-    monkeypatch.setattr(service, "utcnow", lambda: frozen)
-    times = [service.send_message(alice, conversation.id, f"m{n}")[0].created_at for n in range(3)]
+    monkeypatch.setattr(messages, "utcnow", lambda: frozen)
+    times = [messages.send_message(alice, conversation.id, f"m{n}")[0].created_at for n in range(3)]
     assert times[0] == frozen
     assert times[0] < times[1] < times[2]
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from finstack.chat import service
+from finstack.chat import conversations, files
 from finstack.chat.models import ChatAttachment
 from finstack.extensions import db
 
@@ -194,13 +194,13 @@ def test_files_of_deleted_task_threads_go_after_commit(app, api, alice, chat_fol
         json={"entity_name": "Acme", "task_type": "Call", "task_time": "2030-01-01T00:00:00+00:00"},
         headers=auth_headers(alice),
     ).json
-    thread = service.get_or_create_task_conversation(uuid.UUID(task["id"]))
+    thread = conversations.get_or_create_task_conversation(uuid.UUID(task["id"]))
     assert upload(api, alice, thread.id, "notes.txt", b"hello").status_code == 201
     assert len(files_in(chat_folder)) == 1
 
-    assert service.delete_files_for_tasks([uuid.UUID(task["id"])]) == 1
+    assert files.delete_files_for_tasks([uuid.UUID(task["id"])]) == 1
     db.session.rollback()  # nothing committed: the file stays
     assert len(files_in(chat_folder)) == 1
-    service.delete_files_for_tasks([uuid.UUID(task["id"])])
+    files.delete_files_for_tasks([uuid.UUID(task["id"])])
     db.session.commit()
     assert files_in(chat_folder) == []

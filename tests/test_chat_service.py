@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from finstack import realtime
-from finstack.chat import service
+from finstack.chat import conversations, messages
 from finstack.chat.models import Conversation, ConversationMember, Message
 from finstack.core import permissions
 from finstack.errors import ApiError
@@ -70,40 +70,40 @@ def create_task(api, user):
 
 
 def test_conversation_ids_for_lists_direct_and_group_rooms(app, alice, bob, carol, api):
-    direct, _ = service.create_conversation(alice, participant_ids=[bob.id])
-    team, _ = service.create_conversation(alice, participant_ids=[bob.id, carol.id], is_group=True, name="Team")
-    service.create_conversation(bob, participant_ids=[carol.id])
-    thread = service.get_or_create_task_conversation(uuid.UUID(create_task(api, alice)))
-    service.send_message(alice, thread.id, "in the task thread")  # touching a thread does not make it a room
+    direct, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
+    team, _ = conversations.create_conversation(alice, participant_ids=[bob.id, carol.id], is_group=True, name="Team")
+    conversations.create_conversation(bob, participant_ids=[carol.id])
+    thread = conversations.get_or_create_task_conversation(uuid.UUID(create_task(api, alice)))
+    messages.send_message(alice, thread.id, "in the task thread")  # touching a thread does not make it a room
 
-    assert sorted(service.conversation_ids_for(alice)) == sorted([direct.id, team.id])
-    assert all(isinstance(value, uuid.UUID) for value in service.conversation_ids_for(alice))
-    assert len(service.conversation_ids_for(bob)) == 3
-    assert sorted(service.member_ids(team.id)) == sorted([alice.id, bob.id, carol.id])
-    assert service.member_ids(uuid.uuid4()) == []
+    assert sorted(conversations.conversation_ids_for(alice)) == sorted([direct.id, team.id])
+    assert all(isinstance(value, uuid.UUID) for value in conversations.conversation_ids_for(alice))
+    assert len(conversations.conversation_ids_for(bob)) == 3
+    assert sorted(conversations.member_ids(team.id)) == sorted([alice.id, bob.id, carol.id])
+    assert conversations.member_ids(uuid.uuid4()) == []
 
 
 def test_require_member(app, alice, bob, carol):
-    direct, _ = service.create_conversation(alice, participant_ids=[bob.id])
-    assert service.require_member(bob, direct.id).id == direct.id
+    direct, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
+    assert conversations.require_member(bob, direct.id).id == direct.id
     for conversation_id in (direct.id, uuid.uuid4()):
         with pytest.raises(ApiError) as refused:
-            service.require_member(carol, conversation_id)
+            conversations.require_member(carol, conversation_id)
         assert refused.value.status == 404
 
 
 def test_send_message_stores_then_emits_once(app, alice, bob, emitted):
-    direct, _ = service.create_conversation(alice, participant_ids=[bob.id])
+    direct, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
     emitted.clear()
 
-    message, created = service.send_message(alice, direct.id, "hello", client_id="c-1")
+    message, created = messages.send_message(alice, direct.id, "hello", client_id="c-1")
     assert created is True and isinstance(message, Message)
-    payload = service.message_out(message)
+    payload = messages.message_out(message)
     assert payload["conversation_id"] == str(direct.id) and payload["client_id"] == "c-1"
     assert payload["sender_id"] == str(alice.id) and payload["content"] == "hello"
     assert emitted == [("chat_message", payload, f"conversation:{direct.id}")]
 
-    again, created = service.send_message(alice, direct.id, "hello (retried)", client_id="c-1")
+    again, created = messages.send_message(alice, direct.id, "hello (retried)", client_id="c-1")
     assert created is False and again.id == message.id and again.content == "hello"
     assert len(emitted) == 1
     assert stored_messages(direct.id) == ["hello"]
@@ -111,48 +111,48 @@ def test_send_message_stores_then_emits_once(app, alice, bob, emitted):
 
 @pytest.mark.parametrize("content", ["", "   ", "x" * 5001, None])
 def test_send_message_refuses_bad_content_and_announces_nothing(app, alice, bob, emitted, content):
-    direct, _ = service.create_conversation(alice, participant_ids=[bob.id])
+    direct, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
     emitted.clear()
     with pytest.raises(ApiError) as refused:
-        service.send_message(alice, direct.id, content, client_id="c-2")
+        messages.send_message(alice, direct.id, content, client_id="c-2")
     assert refused.value.status == 400 and "content" in refused.value.details
     assert emitted == [] and stored_messages() == []
 
 
 def test_non_member_cannot_send_and_nothing_is_stored_or_emitted(app, alice, bob, carol, emitted):
-    direct, _ = service.create_conversation(alice, participant_ids=[bob.id])
+    direct, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
     emitted.clear()
     with pytest.raises(ApiError) as refused:
-        service.send_message(carol, direct.id, "intrusion", client_id="c-3")
+        messages.send_message(carol, direct.id, "intrusion", client_id="c-3")
     assert refused.value.status == 404
     with pytest.raises(ApiError):
-        service.mark_read(carol, direct.id)
+        messages.mark_read(carol, direct.id)
     assert emitted == [] and stored_messages() == []
 
 
 def test_mark_read_payload_and_event(app, alice, bob, emitted):
-    direct, _ = service.create_conversation(alice, participant_ids=[bob.id])
-    first, _ = service.send_message(bob, direct.id, "one")
-    second, _ = service.send_message(bob, direct.id, "two")
+    direct, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
+    first, _ = messages.send_message(bob, direct.id, "one")
+    second, _ = messages.send_message(bob, direct.id, "two")
     first_id, second_id = str(first.id), str(second.id)
     emitted.clear()
 
-    payload = service.mark_read(alice, direct.id, [first.id])
+    payload = messages.mark_read(alice, direct.id, [first.id])
     assert set(payload) == {"conversation_id", "user_id", "message_ids", "last_read_message_id", "read_at"}
     assert payload["conversation_id"] == str(direct.id) and payload["user_id"] == str(alice.id)
     assert payload["message_ids"] == [first_id] and payload["last_read_message_id"] == first_id
     assert payload["read_at"].endswith("+00:00")
     assert emitted == [("read_receipt", payload, f"conversation:{direct.id}")]
 
-    everything = service.mark_read(alice, direct.id)
+    everything = messages.mark_read(alice, direct.id)
     assert everything["message_ids"] == [] and everything["last_read_message_id"] == second_id
-    assert service.conversation_view(alice, direct.id).unread_count == 0
+    assert conversations.conversation_view(alice, direct.id).unread_count == 0
 
 
 def test_message_out_is_json_ready(app, alice, bob):
-    direct, _ = service.create_conversation(alice, participant_ids=[bob.id])
-    message, _ = service.send_message(alice, direct.id, "dump me")
-    dumped = service.message_out(message)
+    direct, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
+    message, _ = messages.send_message(alice, direct.id, "dump me")
+    dumped = messages.message_out(message)
     assert dumped["id"] == str(message.id)
     assert dumped["created_at"] == message.created_at.isoformat()
     assert dumped["attachment"] is None and dumped["message_type"] == "text" and dumped["is_pinned"] is False
@@ -170,7 +170,7 @@ def test_each_task_has_one_thread_created_on_first_use(api, alice, bob):
     assert body["participants"] == [] and body["participant_ids"] == []
     assert body["created_by"] == str(alice.id)
     assert api(alice, "GET", f"/api/chat/tasks/{task_id}/conversation").json["id"] == body["id"]
-    assert service.get_or_create_task_conversation(uuid.UUID(task_id)).id == uuid.UUID(body["id"])
+    assert conversations.get_or_create_task_conversation(uuid.UUID(task_id)).id == uuid.UUID(body["id"])
     with Session(db.engine) as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 1
 
@@ -211,7 +211,7 @@ def test_whoever_reads_the_task_chats_in_its_thread(api, alice, bob, carol, make
     # The thread's members are the task's readers: every active user today.
     gone = make_user()
     users.set_active(gone, False)
-    assert sorted(service.member_ids(uuid.UUID(conversation_id))) == sorted([alice.id, bob.id, carol.id])
+    assert sorted(conversations.member_ids(uuid.UUID(conversation_id))) == sorted([alice.id, bob.id, carol.id])
 
 
 def test_thread_access_follows_can_read_task(api, alice, bob, monkeypatch):

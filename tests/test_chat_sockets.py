@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from flask_jwt_extended import create_access_token
 
-from finstack.chat import service as chat
+from finstack.chat import conversations
 from finstack.chat.models import Message
 from finstack.extensions import db
 
@@ -35,7 +35,7 @@ def carol(make_user):
 
 @pytest.fixture
 def dm(alice, bob):
-    conversation, _ = chat.create_conversation(alice, participant_ids=[bob.id])
+    conversation, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
     return str(conversation.id)
 
 
@@ -161,7 +161,7 @@ def test_a_conversation_created_while_connected_is_delivered_live(client, alice,
 
 def test_a_removed_member_stops_receiving(client, alice, bob, carol, make_user, socket_client):
     dave = make_user()
-    conversation, _ = chat.create_conversation(
+    conversation, _ = conversations.create_conversation(
         alice, participant_ids=[bob.id, carol.id, dave.id], is_group=True, name="Closing"
     )
     conversation_id = str(conversation.id)
@@ -188,7 +188,7 @@ def task_thread(alice):
 
     body = {"entity_name": "Acme Ltd", "task_type": "Call", "task_time": "2030-01-01T09:00:00+00:00"}
     task = tasks.create_task(alice, **TaskCreate().load(body))
-    conversation = chat.get_or_create_task_conversation(task.id)
+    conversation = conversations.get_or_create_task_conversation(task.id)
     return str(task.id), str(conversation.id)
 
 

@@ -6,7 +6,7 @@ import io
 import pytest
 
 from finstack import CORS_EXPOSED_HEADERS, CORS_MAX_AGE
-from finstack.chat import service as chat
+from finstack.chat import conversations, messages
 
 ORIGIN = "http://localhost:4200"  # allowed by the default CORS_ORIGIN
 
@@ -24,8 +24,8 @@ def new_task(client, headers):
 
 
 def test_chat_messages_answer_a_cursor_envelope_in_the_spec_too(client, headers, member, make_user):
-    conversation, _ = chat.create_conversation(member, participant_ids=[make_user().id])
-    ids = [str(chat.send_message(member, conversation.id, f"m{n}")[0].id) for n in range(3)]
+    conversation, _ = conversations.create_conversation(member, participant_ids=[make_user().id])
+    ids = [str(messages.send_message(member, conversation.id, f"m{n}")[0].id) for n in range(3)]
     url = f"/api/chat/conversations/{conversation.id}/messages"
 
     latest = client.get(url, query_string={"limit": 2}, headers=headers).json
@@ -61,7 +61,7 @@ def test_every_other_list_pages_by_number(client):
 
 def test_task_and_chat_attachments_use_the_same_field_names(client, headers, member, make_user):
     task = new_task(client, headers)
-    conversation, _ = chat.create_conversation(member, participant_ids=[make_user().id])
+    conversation, _ = conversations.create_conversation(member, participant_ids=[make_user().id])
     uploads = {}
     for kind, url in (
         ("task", f"/api/tasks/{task['id']}/attachments"),

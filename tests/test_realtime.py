@@ -13,7 +13,7 @@ from socketio.exceptions import ConnectionError as SocketConnectionError
 
 from finstack import realtime
 from finstack.auth.models import TokenFamily
-from finstack.chat import service as chat
+from finstack.chat import conversations
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.models import Notification
@@ -374,7 +374,7 @@ def test_presence_goes_to_conversation_partners_on_first_connect_and_last_discon
     admin, member, make_user, socket_client
 ):
     stranger = make_user()
-    chat.create_conversation(admin, participant_ids=[member.id])
+    conversations.create_conversation(admin, participant_ids=[member.id])
     partner, outsider = socket_client(admin), socket_client(stranger)
 
     first = socket_client(member)

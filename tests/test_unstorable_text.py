@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from conftest import PASSWORD
 from socketio.exceptions import ConnectionError as SocketConnectionError
 
-from finstack.chat import service as chat
+from finstack.chat import conversations
 from finstack.chat.models import Message
 from finstack.core.schemas import UNSTORABLE_MESSAGE
 from finstack.extensions import db
@@ -53,7 +53,7 @@ def task(client, headers):
 
 @pytest.fixture
 def dm(member, make_user):
-    conversation, _ = chat.create_conversation(member, participant_ids=[make_user().id])
+    conversation, _ = conversations.create_conversation(member, participant_ids=[make_user().id])
     return str(conversation.id)
 
 

@@ -16,7 +16,7 @@ from werkzeug.datastructures import FileStorage
 
 from finstack import create_app
 from finstack.attachments import service as attachments
-from finstack.chat import service as chat
+from finstack.chat import conversations, files
 from finstack.tasks import service as tasks
 from finstack.tasks.schemas import TaskCreate
 from tests.test_gunicorn import Gunicorn, migrated_sqlite
@@ -76,8 +76,8 @@ def owned_files(app, make_user):
     body = {"entity_name": "Acme Ltd", "task_type": "Call", "task_time": "2030-01-01T09:00:00+00:00"}
     task = tasks.create_task(alice, **TaskCreate().load(body))
     attachment = attachments.add_attachment(alice, task.id, FileStorage(io.BytesIO(PDF), "contract.pdf"))
-    conversation, _ = chat.create_conversation(alice, participant_ids=[bob.id])
-    chat_file = chat.add_attachment(alice, conversation.id, FileStorage(io.BytesIO(PDF), "minutes.pdf"))
+    conversation, _ = conversations.create_conversation(alice, participant_ids=[bob.id])
+    chat_file = files.add_attachment(alice, conversation.id, FileStorage(io.BytesIO(PDF), "minutes.pdf"))
     return [attachment.stored_name, f"chat/{chat_file.stored_name}"]
 
 

@@ -17,8 +17,8 @@ from flask import current_app
 
 from finstack.attachments import service
 from finstack.attachments.models import Attachment
+from finstack.chat.files import UPLOAD_SUBFOLDER
 from finstack.chat.models import ChatAttachment
-from finstack.chat.service import UPLOAD_SUBFOLDER
 from finstack.extensions import db
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@ from flask import send_from_directory
 from flask_jwt_extended import current_user
 
 from finstack.attachments import filetypes
-from finstack.chat import bp, service
+from finstack.chat import bp, conversations, files, messages
 from finstack.chat.schemas import (
     DEFAULT_MESSAGES,
     AvailableUsersQuery,
@@ -36,8 +36,8 @@ def create_conversation(data):
     """Start a DM (`is_group` false, one other participant) or a named group of 3+ people, you included.
 
     201 when created; 200 with the existing DM when the pair already has one."""
-    conversation, created = service.create_conversation(current_user, **data)
-    return service.conversation_view(current_user, conversation.id), 201 if created else 200
+    conversation, created = conversations.create_conversation(current_user, **data)
+    return conversations.conversation_view(current_user, conversation.id), 201 if created else 200
 
 
 @bp.get("/conversations")
@@ -46,7 +46,7 @@ def create_conversation(data):
 @bp.response(200, page_of(ConversationOut))
 def list_conversations(query):
     """Your direct and group conversations, pinned first, then by latest activity, with unread counts."""
-    return service.list_conversations(current_user, **query)
+    return conversations.list_conversations(current_user, **query)
 
 
 @bp.get("/conversations/<uuid:conversation_id>")
@@ -54,7 +54,7 @@ def list_conversations(query):
 @bp.response(200, ConversationOut)
 def get_conversation(conversation_id):
     """A conversation you belong to (404 otherwise)."""
-    return service.conversation_view(current_user, conversation_id)
+    return conversations.conversation_view(current_user, conversation_id)
 
 
 @bp.patch("/conversations/<uuid:conversation_id>")
@@ -63,7 +63,7 @@ def get_conversation(conversation_id):
 @bp.response(200, ConversationOut)
 def update_conversation(changes, conversation_id):
     """Rename a group, add or remove its members (any member may; the creator cannot be removed)."""
-    return service.update_conversation(current_user, conversation_id, **changes)
+    return conversations.update_conversation(current_user, conversation_id, **changes)
 
 
 @bp.get("/tasks/<uuid:task_id>/conversation")
@@ -71,7 +71,7 @@ def update_conversation(changes, conversation_id):
 @bp.response(200, ConversationOut)
 def get_task_conversation(task_id):
     """The task's chat thread (created on first use); whoever may read the task belongs to it."""
-    return service.task_conversation_view(current_user, task_id)
+    return conversations.task_conversation_view(current_user, task_id)
 
 
 @bp.post("/conversations/<uuid:conversation_id>/pin")
@@ -79,14 +79,14 @@ def get_task_conversation(task_id):
 @bp.response(200, PinOut)
 def pin_conversation(conversation_id):
     """Pin the conversation for yourself."""
-    return service.pin_conversation(current_user, conversation_id, True)
+    return conversations.pin_conversation(current_user, conversation_id, True)
 
 
 @bp.delete("/conversations/<uuid:conversation_id>/pin")
 @bp.auth_required()
 @bp.response(200, PinOut)
 def unpin_conversation(conversation_id):
-    return service.pin_conversation(current_user, conversation_id, False)
+    return conversations.pin_conversation(current_user, conversation_id, False)
 
 
 @bp.post("/conversations/<uuid:conversation_id>/read")
@@ -95,7 +95,7 @@ def unpin_conversation(conversation_id):
 @bp.response(200, ReadOut)
 def mark_read(data, conversation_id):
     """Mark the conversation read up to its latest message, or up to the newest of `message_ids`."""
-    return service.read_conversation(current_user, conversation_id, (data or {}).get("message_ids"))
+    return messages.read_conversation(current_user, conversation_id, (data or {}).get("message_ids"))
 
 
 # -- messages -----------------------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def list_messages(query, conversation_id):
     Paged by cursor, not by page number: `cursor.has_more` says whether more lie beyond, `cursor.oldest_id` and
     `cursor.newest_id` are the ids to send as `before` and `after` next."""
     limit = query.get("limit") or query.get("per_page") or DEFAULT_MESSAGES
-    return service.list_messages(
+    return messages.list_messages(
         current_user, conversation_id, before=query.get("before"), after=query.get("after"), limit=limit
     )
 
@@ -124,7 +124,7 @@ def send_message(data, conversation_id):
     """Send a message (the REST twin of the socket's `send_message`).
 
     201 when stored; 200 with the original when this `client_id` was already stored (a retry stores once)."""
-    message, created = service.send_message(
+    message, created = messages.send_message(
         current_user,
         conversation_id,
         data["content"],
@@ -140,7 +140,7 @@ def send_message(data, conversation_id):
 @bp.response(200, page_of(MessageOut))
 def list_pinned_messages(query, conversation_id):
     """The conversation's pinned messages, most recently pinned first."""
-    return service.pinned_messages(current_user, conversation_id, **query)
+    return messages.pinned_messages(current_user, conversation_id, **query)
 
 
 @bp.post("/conversations/<uuid:conversation_id>/messages/<uuid:message_id>/pin")
@@ -148,14 +148,14 @@ def list_pinned_messages(query, conversation_id):
 @bp.response(200, MessageOut)
 def pin_message(conversation_id, message_id):
     """Pin a message for everyone in the conversation."""
-    return service.pin_message(current_user, conversation_id, message_id, True)
+    return messages.pin_message(current_user, conversation_id, message_id, True)
 
 
 @bp.delete("/conversations/<uuid:conversation_id>/messages/<uuid:message_id>/pin")
 @bp.auth_required()
 @bp.response(200, MessageOut)
 def unpin_message(conversation_id, message_id):
-    return service.pin_message(current_user, conversation_id, message_id, False)
+    return messages.pin_message(current_user, conversation_id, message_id, False)
 
 
 @bp.get("/search")
@@ -164,7 +164,7 @@ def unpin_message(conversation_id, message_id):
 @bp.response(200, page_of(SearchHitOut))
 def search_messages(query):
     """Messages holding `q` (literal, case-insensitive) in your conversations, newest first."""
-    return service.search_messages(current_user, **query)
+    return messages.search_messages(current_user, **query)
 
 
 # -- attachments and people ---------------------------------------------------------------------------------------
@@ -174,9 +174,9 @@ def search_messages(query):
 @bp.auth_required()
 @bp.arguments(ChatAttachmentUpload, location="files")
 @bp.response(201, ChatAttachmentOut)
-def upload_attachment(files, conversation_id):
+def upload_attachment(form, conversation_id):
     """Upload a file (multipart field `file`, same rules as task attachments); send its id in a message."""
-    return service.add_attachment(current_user, conversation_id, files["file"])
+    return files.add_attachment(current_user, conversation_id, form["file"])
 
 
 @bp.get("/conversations/<uuid:conversation_id>/attachments/<uuid:attachment_id>/download")
@@ -184,9 +184,9 @@ def upload_attachment(files, conversation_id):
 @bp.doc(responses={"200": {"description": "The file, with its stored type", "content": filetypes.DOWNLOAD_CONTENT}})
 def download_attachment(conversation_id, attachment_id):
     """Stream the file to a member of the conversation."""
-    attachment = service.get_attachment(current_user, conversation_id, attachment_id)
+    attachment = files.get_attachment(current_user, conversation_id, attachment_id)
     response = send_from_directory(
-        service.upload_folder(),
+        files.upload_folder(),
         attachment.stored_name,
         mimetype=attachment.content_type,
         as_attachment=True,
@@ -203,4 +203,4 @@ def download_attachment(conversation_id, attachment_id):
 @bp.response(200, page_of(ChatUserOut))
 def available_users(query):
     """Active users other than you, to start a conversation with."""
-    return service.available_users(current_user, **query)
+    return conversations.available_users(current_user, **query)

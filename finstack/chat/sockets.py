@@ -1,4 +1,4 @@
-"""Chat over Socket.IO: thin handlers over finstack.chat.service (which stores, checks membership and emits).
+"""Chat over Socket.IO: thin handlers over the chat modules (which store, check membership and emit).
 
 send_message  {conversation_id, content, client_id, attachment_id?} → ack: the stored message (the original one
               when `client_id` was already used by this sender) or {"error", "details"}; members get `chat_message`.
@@ -11,7 +11,7 @@ Non-members get an error ack; nothing is stored or relayed.
 from flask import request
 
 from finstack import realtime
-from finstack.chat import service
+from finstack.chat import conversations, messages
 from finstack.extensions import socketio
 from finstack.realtime.handlers import client_event
 from finstack.realtime.schemas import MarkReadIn, SendMessageIn, TypingIn
@@ -19,25 +19,25 @@ from finstack.realtime.schemas import MarkReadIn, SendMessageIn, TypingIn
 
 @client_event(SendMessageIn)
 def on_send_message(user, data):
-    message, _created = service.send_message(
+    message, _created = messages.send_message(
         user,
         data["conversation_id"],
         data["content"],
         client_id=data["client_id"],
         attachment_id=data["attachment_id"],
     )
-    return service.message_out(message)
+    return messages.message_out(message)
 
 
 @client_event(TypingIn)
 def on_typing(user, data):
-    conversation = service.require_member(user, data["conversation_id"])
+    conversation = conversations.require_member(user, data["conversation_id"])
     # Skip every socket of the sender held by this process, not only the one that typed (other tabs).
     own_sids = realtime.socket_registry().sids_for_user(user.id) or [request.sid]
     socketio.emit(
         "typing",
         {"conversation_id": str(data["conversation_id"]), "user_id": str(user.id), "is_typing": data["is_typing"]},
-        to=service.live_room(conversation),
+        to=conversations.live_room(conversation),
         skip_sid=own_sids,
     )
     return {"ok": True}
@@ -45,7 +45,7 @@ def on_typing(user, data):
 
 @client_event(MarkReadIn)
 def on_mark_read(user, data):
-    return service.mark_read(user, data["conversation_id"], data["message_ids"])
+    return messages.mark_read(user, data["conversation_id"], data["message_ids"])
 
 
 def register_handlers(sio):

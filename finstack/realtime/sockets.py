@@ -40,9 +40,9 @@ def _presented_token(auth):
 
 
 def _conversation_ids(user):
-    from finstack.chat import service as chat  # chat imports finstack.realtime: import when needed
+    from finstack.chat import conversations  # chat imports finstack.realtime: import when needed
 
-    return chat.conversation_ids_for(user)
+    return conversations.conversation_ids_for(user)
 
 
 def on_connect(auth=None):

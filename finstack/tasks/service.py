@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from finstack.attachments import service as attachments
 from finstack.audit import service as audit
-from finstack.chat import service as chat
+from finstack.chat import files as chat_files
 from finstack.comments import service as comments
 from finstack.core import permissions
 from finstack.core.pagination import paginate
@@ -175,7 +175,7 @@ def _delete_tasks(actor, tasks, action):
     task_ids = [task.id for task in tasks]
     comments.delete_for_tasks(task_ids)
     attachments.delete_for_tasks(task_ids)
-    chat.delete_files_for_tasks(task_ids)
+    chat_files.delete_files_for_tasks(task_ids)
     for task in tasks:
         events.task_deleted(task)
     if len(tasks) == 1:
