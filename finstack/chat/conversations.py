@@ -26,6 +26,7 @@ from finstack.chat.models import MEMBER_KINDS, Conversation, ConversationMember,
 from finstack.chat.schemas import ConversationEventOut
 from finstack.core import permissions
 from finstack.core.events import after_commit, conversation_room, emit_after_commit, task_room, user_room
+from finstack.core.locks import lock_rows
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
@@ -352,7 +353,7 @@ def update_conversation(user, conversation_id, *, name=None, add_participant_ids
     if conversation.kind != "group":
         raise ApiError(400, "Only group conversations can be changed")
     # Conversation row first, as send_message does: concurrent changes serialise and cannot deadlock.
-    db.session.execute(sa.select(Conversation.id).where(Conversation.id == conversation.id).with_for_update())
+    lock_rows(Conversation, [conversation.id])
     current = member_ids(conversation.id)
     added = [other for other in dict.fromkeys(add_participant_ids or ()) if other not in current]
     removed = list(dict.fromkeys(remove_participant_ids or ()))
