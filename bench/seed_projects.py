@@ -6,7 +6,7 @@
 Creates the database when missing (default `postgresql://postgres@127.0.0.1:5432/finstack_projects_bench`; `--url`
 or `BENCH_DATABASE_URL`), migrates it (`flask_migrate.upgrade`, as `flask db upgrade` does), then writes everything
 with `INSERT ... SELECT ... FROM generate_series(...)`: no row goes through Python. The data is a function of the
-counts (ids are md5 of a name, times are offsets from one `now`), so two runs with the same counts hold the same data.
+counts (ids are md5 of a name, times are offsets from the seeding's `now`): the same counts, the same data.
 
 * `--users` users `bench000` (admin), `bench001`-`bench005` (managers), the rest members; one password for all
   (`bench-password`). 10 teams of members (user n in team n % 10).
@@ -199,8 +199,9 @@ def run(statement, **params):
 
 
 def seed(args, now):
-    if args.big > args.tasks or args.projects < 2 or args.users < FIRST_MEMBER + 4:
-        raise SystemExit(f"need --projects >= 2, --users >= {FIRST_MEMBER + 4} and --big <= --tasks")
+    if args.big > args.tasks or not 2 <= args.projects <= 10_000 or not FIRST_MEMBER + 4 <= args.users <= 1000:
+        # Keys and usernames have four and three digits.
+        raise SystemExit(f"need 2 <= --projects <= 10000, {FIRST_MEMBER + 4} <= --users <= 1000, --big <= --tasks")
     optional = task_columns_to_fill()
     password_hash = generate_password_hash(PASSWORD, method=current_app.config["PASSWORD_HASH_METHOD"])
     common = {"now": now, "users": args.users, "projects": args.projects, "tasks": args.tasks, "big": args.big}
