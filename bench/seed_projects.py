@@ -198,11 +198,7 @@ def run(statement, **params):
     return rows, time.perf_counter() - started
 
 
-def seed(args, now):
-    if args.big > args.tasks or not 2 <= args.projects <= 10_000 or not FIRST_MEMBER + 4 <= args.users <= 1000:
-        # Keys and usernames have four and three digits.
-        raise SystemExit(f"need 2 <= --projects <= 10000, {FIRST_MEMBER + 4} <= --users <= 1000, --big <= --tasks")
-    optional = task_columns_to_fill()
+def seed(args, now, optional):
     password_hash = generate_password_hash(PASSWORD, method=current_app.config["PASSWORD_HASH_METHOD"])
     common = {"now": now, "users": args.users, "projects": args.projects, "tasks": args.tasks, "big": args.big}
     for table, statement in (
@@ -230,7 +226,6 @@ def seed(args, now):
         tags += run(TAGS_SQL, first=first, last=last, tags=TAGS)[0]
         elapsed = time.perf_counter() - started
         log(f"  tasks {last + 1:>14,} rows  {elapsed:6.1f} s  {(last + 1) / elapsed:8,.0f} rows/s  ({tags:,} tags)")
-    return optional
 
 
 def main():
@@ -242,7 +237,9 @@ def main():
     parser.add_argument("--big", type=int, default=10_000, help="tasks of the big project B0000 (default 10000)")
     parser.add_argument("--reset", action="store_true", help="empty every table first (the database is the bench's)")
     args = parser.parse_args()
-
+    if args.big > args.tasks or not 2 <= args.projects <= 10_000 or not FIRST_MEMBER + 4 <= args.users <= 1000:
+        # Keys and usernames have four and three digits.
+        parser.error(f"need 2 <= --projects <= 10000, {FIRST_MEMBER + 4} <= --users <= 1000, --big <= --tasks")
     name = sa.make_url(args.url).database
     if "bench" not in name:  # it migrates and may empty the database: never one the test suite or an app uses
         raise SystemExit(f"refused: the database's name ({name!r}) does not contain 'bench'")
@@ -250,6 +247,7 @@ def main():
     app = make_bench_app(args.url, {"SECRET_KEY": secrets.token_hex(32), "JWT_SECRET_KEY": secrets.token_hex(32)})
     with app.app_context():
         upgrade()
+        optional = task_columns_to_fill()
         found = counts()
         wanted = (args.users, args.projects, args.tasks)
         if found == wanted:
@@ -261,7 +259,7 @@ def main():
             reset()
         started = time.perf_counter()
         log(f"seeding {args.users} users, {args.projects} projects, {args.tasks:,} tasks ({args.big:,} in {BIG_KEY})")
-        optional = seed(args, db.session.scalar(sa.text("SELECT now()")))
+        seed(args, db.session.scalar(sa.text("SELECT now()")), optional)
         log(f"seeded in {time.perf_counter() - started:.1f} s (optional task columns filled: {optional or 'none'})")
         db.session.remove()
         db.engine.dispose()
