@@ -2,18 +2,22 @@
 
 Starts `python app.py` on a fresh embedded SQLite database with rate limits off, seeds a member and a task,
 then runs `schemathesis run --checks all` with a bounded number of examples per operation, once with the
-admin's token and once with the member's. Exits non-zero on any failure (a 5xx, a schema violation, ...).
+member's token, then once with the admin's, and prints each pass's responses by status. Exits non-zero on any
+failure (a 5xx, a schema violation, ...), and when most of a pass's responses are 401 (its token stopped working,
+so the pass tested little beyond authentication).
 
 Usage: python .ci/schemathesis_run.py [--max-examples N]
 """
 
 import argparse
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -24,7 +28,12 @@ ADMIN_PASSWORD = "schemathesis-admin-password"
 MEMBER_PASSWORD = "schemathesis-member-password"
 # The coverage phase (every boundary and type of every parameter) is the slow one: it runs once, as the admin,
 # who may reach every operation; the member's run fuzzes, to see what a member's token is allowed and refused.
-PHASES = {"admin": "examples,coverage,fuzzing", "member": "examples,fuzzing"}
+# The member goes first: schemathesis reuses ids it saw in responses (the member's, from /api/chat/users/available
+# or /api/users), so the admin's pass deactivates the member and resets their password, and every request of a
+# member pass after it would be a 401. Nothing the member may do reaches the admin's account.
+PHASES = {"member": "examples,fuzzing", "admin": "examples,coverage,fuzzing"}
+# Some 401s are expected (wrong passwords, bad refresh tokens, the `ignored_auth` check's requests without a token).
+MAX_UNAUTHORIZED_SHARE = 0.5
 # Operations that would end the run's own session: logging out revokes the token every later case presents.
 EXCLUDED_PATHS = ("/api/auth/logout",)
 
@@ -88,9 +97,11 @@ def run_schemathesis(url, role, token, max_examples, report_dir, phases):
         "--header",
         f"Authorization: Bearer {token}",
         "--report",
-        "junit",
+        "junit,har",
         "--report-junit-path",
         str(report_dir / f"schemathesis-{role}.xml"),
+        "--report-har-path",
+        str(report_dir / f"schemathesis-{role}.har"),
     ]
     for path in EXCLUDED_PATHS:
         command += ["--exclude-path", path]
@@ -98,7 +109,22 @@ def run_schemathesis(url, role, token, max_examples, report_dir, phases):
     started = time.monotonic()
     result = subprocess.run(command, cwd=report_dir)  # its cache folder lands there, not in the checkout
     print(f"== schemathesis as {role}: exit {result.returncode} in {time.monotonic() - started:.0f} s", flush=True)
-    return result.returncode
+    statuses = status_histogram(report_dir / f"schemathesis-{role}.har")
+    print(f"== schemathesis as {role}: responses by status {statuses}", flush=True)
+    return result.returncode, statuses
+
+
+def status_histogram(har_path):
+    """How many responses had each status (none when schemathesis stopped before writing its report)."""
+    if not har_path.exists():
+        return {}
+    entries = json.loads(har_path.read_text())["log"]["entries"]
+    return dict(sorted(Counter(entry["response"]["status"] for entry in entries).items()))
+
+
+def mostly_unauthorized(statuses):
+    total = sum(statuses.values())
+    return total > 0 and statuses.get(401, 0) / total > MAX_UNAUTHORIZED_SHARE
 
 
 def main():
@@ -127,18 +153,23 @@ def main():
             try:
                 wait_healthy(url, server)
                 tokens = seed(url)
-                codes = [
-                    run_schemathesis(url, role, tokens[role], args.max_examples, tmp, phases)
+                passes = {
+                    role: run_schemathesis(url, role, tokens[role], args.max_examples, tmp, phases)
                     for role, phases in PHASES.items()
-                ]
+                }
             finally:
                 server.terminate()
                 server.wait(timeout=30)
         errors = [line for line in (tmp / "server.log").read_text(errors="replace").splitlines() if "Traceback" in line]
         if errors:
             print((tmp / "server.log").read_text(errors="replace")[-20000:])
-    if any(codes) or errors:
-        sys.exit(f"schemathesis failed (exit codes {codes}, {len(errors)} server tracebacks)")
+    codes = [code for code, _ in passes.values()]
+    refused = [role for role, (_, statuses) in passes.items() if mostly_unauthorized(statuses)]
+    if any(codes) or errors or refused:
+        sys.exit(
+            f"schemathesis failed (exit codes {codes}, {len(errors)} server tracebacks, "
+            f"passes answered mostly 401: {refused or 'none'})"
+        )
     print("schemathesis: 0 server errors, 0 schema violations")
 
 
