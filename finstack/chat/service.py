@@ -47,6 +47,7 @@ from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.tasks import service as tasks
+from finstack.tasks import signals as task_signals
 from finstack.tasks.models import Task
 from finstack.users.models import User
 
@@ -73,7 +74,7 @@ def require_member(user, conversation_id):
         raise _not_found()
     if conversation.kind == "task":
         task = db.session.get(Task, conversation.task_id)
-        if task is None or not permissions.can_read_task(user, task):
+        if task is None or task.deleted_at is not None or not permissions.can_read_task(user, task):
             raise _not_found()
     elif db.session.get(ConversationMember, (conversation.id, user.id)) is None:
         raise _not_found()
@@ -115,7 +116,7 @@ def member_ids(conversation_id):
         return []
     if conversation.kind == "task":
         task = db.session.get(Task, conversation.task_id)
-        if task is None:
+        if task is None or task.deleted_at is not None:
             return []
         return list(
             db.session.scalars(sa.select(User.id).where(permissions.task_readers_clause(User, task)).order_by(User.id))
@@ -775,7 +776,8 @@ def get_attachment(user, conversation_id, attachment_id):
 def delete_files_for_tasks(task_ids):
     """Remove the chat files of the task threads of `task_ids` once the caller's transaction commits.
 
-    The rows go with their task (ON DELETE CASCADE); call this in the same transaction as the task deletion.
+    The rows (thread, messages, files) go with their task (ON DELETE CASCADE); call this in the same transaction
+    as the task deletion.
     """
     task_ids = list(task_ids)
     if not task_ids:
@@ -787,3 +789,8 @@ def delete_files_for_tasks(task_ids):
     ).all()
     task_attachments.remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)
+
+
+@task_signals.tasks_purged.connect
+def _on_tasks_purged(sender, task_ids):
+    delete_files_for_tasks(task_ids)
