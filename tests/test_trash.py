@@ -352,7 +352,7 @@ def test_purge_as_a_real_flask_command(app, app_config, purge_scene, tmp_path):
     assert len(files_in(purge_scene["folder"])) == 1
 
 
-def test_a_restore_and_a_purge_of_the_same_task_never_both_happen(api, create, manager):
+def test_a_restored_task_is_not_purged(api, create, manager):
     task = create(manager)
     api(manager, "DELETE", f"/api/tasks/{task['id']}")
     assert api(manager, "POST", f"/api/tasks/{task['id']}/restore").status_code == 200
