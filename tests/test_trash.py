@@ -360,6 +360,18 @@ def test_a_restored_task_is_not_purged(api, create, manager):
     assert api(manager, "GET", f"/api/tasks/{task['id']}").status_code == 200
 
 
+def test_the_purge_skips_a_task_a_restore_holds(app, api, create, manager):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL only")
+    held, free = create(manager), create(manager)
+    api(manager, "POST", "/api/tasks/bulk-delete", json={"task_ids": [held["id"], free["id"]]})
+    with db.engine.connect() as other, other.begin():
+        other.execute(sa.select(Task.id).where(Task.id == uuid.UUID(held["id"])).with_for_update())
+        assert tasks.purge_trash(utcnow()) == 1  # at once, without waiting for the lock
+    assert [str(task_id) for task_id in db.session.scalars(sa.select(Task.id))] == [held["id"]]
+    assert tasks.purge_trash(utcnow()) == 1
+
+
 # --- the cascade by signal -------------------------------------------------------------------------------------------
 
 
