@@ -246,17 +246,27 @@ def test_who_deletes_a_project(client, auth_headers, world, name, status):
 def test_delete_refused_while_holding_tasks_unless_cascade(client, auth_headers, world):
     headers = as_(auth_headers, world, "manager")
     task = new_task(client, headers, project_id=world["project"]["id"]).json
+    already_trashed = new_task(client, headers, project_id=world["project"]["id"]).json
     outside = new_task(client, headers).json
     client.post(f"/api/tasks/{task['id']}/comments", json={"content": "note"}, headers=headers)
+    assert client.delete(f"/api/tasks/{already_trashed['id']}", headers=headers).status_code == 204
     refused = client.delete(world["url"], headers=headers)
     assert_error(refused, 409, "conflict")
-    assert refused.json["details"] == {"tasks": 1}
+    assert refused.json["details"] == {"tasks": 1}  # the trash does not count
     assert client.delete(f"{world['url']}?cascade=true", headers=headers).status_code == 204
     assert db.session.get(Project, uuid.UUID(world["project"]["id"])) is None
-    assert db.session.scalars(sa.select(Task.id)).all() == [uuid.UUID(outside["id"])]
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Comment)) == 0
+    rows = db.session.execute(sa.select(Task.id, Task.project_id, Task.deleted_at.is_not(None))).all()
+    assert sorted(rows) == sorted(
+        [
+            (uuid.UUID(outside["id"]), None, False),
+            (uuid.UUID(task["id"]), None, True),  # trashed with the project, kept in the trash in no project
+            (uuid.UUID(already_trashed["id"]), None, True),
+        ]
+    )
+    assert client.get(f"/api/tasks/{task['id']}", headers=headers).status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Comment)) == 1  # restored with the task
     actions = set(db.session.scalars(sa.select(AuditLog.action)))
-    assert {"project.delete", "task.delete_with_project"} <= actions
+    assert {"project.delete", "task.trash_with_project"} <= actions
 
 
 def test_deleting_the_team_leaves_the_project_without_it(client, auth_headers, world):

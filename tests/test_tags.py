@@ -6,7 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from finstack.audit.models import AuditLog
+from finstack.core.time import utcnow
 from finstack.extensions import db
+from finstack.tasks import service as tasks_service
 from finstack.tasks.models import TaskTag
 
 FUTURE = "2030-06-01T09:00:00+00:00"
@@ -93,10 +95,12 @@ def test_tag_changes_reach_live_clients(client, member, auth_headers, socket_cli
     assert response.json["tags"] == ["live"]
 
 
-def test_deleting_a_task_deletes_its_tags(client, member, auth_headers):
+def test_a_trashed_task_keeps_its_tags_until_purged(client, member, auth_headers):
     headers = auth_headers(member)
     task = create(client, headers, tags=["gone"])
     assert client.delete(f"/api/tasks/{task['id']}", headers=headers).status_code == 204
+    assert stored_tags(task["id"]) == ["gone"]  # for a restore
+    assert tasks_service.purge_trash(utcnow()) == 1
     assert stored_tags(task["id"]) == []
 
 

@@ -104,10 +104,10 @@ def test_delete(client, auth_headers, people, task_id, actor):
     response = client.delete(f"/api/tasks/{task_id}", headers=auth_headers(people[actor]))
     if actor in CAN_DELETE:
         assert response.status_code == 204
-        assert stored(task_id) is None
+        assert stored(task_id).deleted_at is not None  # in the trash
     else:
         assert_forbidden(response)
-        assert stored(task_id) is not None
+        assert stored(task_id).deleted_at is None
 
 
 @pytest.mark.parametrize("actor", ACTORS)
@@ -181,4 +181,4 @@ def test_managers_and_admins_may_change_each_others_tasks(client, auth_headers, 
             == 200
         )
         assert client.delete(f"/api/tasks/{created['id']}", headers=headers).status_code == 204
-        assert stored(created["id"]) is None
+        assert stored(created["id"]).deleted_at is not None

@@ -1001,13 +1001,14 @@ def test_stale_version_is_refused_with_409(client, headers, create_task):
     assert current.json["version"] == 3
 
 
-def test_delete(client, headers, create_task):
+def test_delete(client, headers, create_task, member):
     keep = create_task()["id"]
     task_id = create_task()["id"]
     response = client.delete(f"/api/tasks/{task_id}", headers=headers)
     assert response.status_code == 204
     assert response.data == b""
-    assert stored(task_id) is None
+    trashed = stored(task_id)  # in the trash (tests/test_trash.py), gone from every read path
+    assert (trashed.deleted_by, trashed.deleted_at is not None, trashed.version) == (member.id, True, 2)
     assert client.get(f"/api/tasks/{task_id}", headers=headers).status_code == 404
     assert client.delete(f"/api/tasks/{task_id}", headers=headers).status_code == 404
     assert stored(keep) is not None

@@ -35,6 +35,7 @@ from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.tasks import service as tasks
+from finstack.tasks import signals as task_signals
 from finstack.tasks.models import Task
 
 log = logging.getLogger(__name__)
@@ -252,10 +253,9 @@ def delete_attachment(actor, task_id, attachment_id):
 def delete_for_tasks(task_ids):
     """Delete the attachments of `task_ids` in the caller's transaction; their files go once it commits.
 
-    For deleting tasks (single or bulk): call it before deleting the tasks, in the same transaction.
-    The task rows are locked first (PostgreSQL), so an upload racing with the deletion either commits
-    before it (and is removed here) or fails on its foreign key (and removes its own file).
-    Returns the number of attachments removed.
+    For purging tasks from the trash (`tasks_purged`): the task rows are locked first (PostgreSQL), so an upload
+    racing with the purge either commits before it (and is removed here) or fails on its foreign key (and removes
+    its own file). Returns the number of attachments removed.
     """
     task_ids = list(task_ids)
     if not task_ids:
@@ -267,3 +267,8 @@ def delete_for_tasks(task_ids):
     )
     remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)
+
+
+@task_signals.tasks_purged.connect
+def _on_tasks_purged(sender, task_ids):
+    delete_for_tasks(task_ids)

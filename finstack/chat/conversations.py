@@ -57,7 +57,7 @@ def require_member(user, conversation_id):
         raise _not_found()
     if conversation.kind == "task":
         task = db.session.get(Task, conversation.task_id)
-        if task is None or not permissions.can_read_task(user, task):
+        if task is None or task.deleted_at is not None or not permissions.can_read_task(user, task):
             raise _not_found()
     elif db.session.get(ConversationMember, (conversation.id, user.id)) is None:
         raise _not_found()
@@ -99,7 +99,7 @@ def member_ids(conversation_id):
         return []
     if conversation.kind == "task":
         task = db.session.get(Task, conversation.task_id)
-        if task is None:
+        if task is None or task.deleted_at is not None:
             return []
         return list(
             db.session.scalars(sa.select(User.id).where(permissions.task_readers_clause(User, task)).order_by(User.id))

@@ -7,6 +7,7 @@ from finstack.chat.conversations import require_member
 from finstack.chat.models import ChatAttachment, Conversation
 from finstack.errors import ApiError
 from finstack.extensions import db
+from finstack.tasks import signals as task_signals
 
 UPLOAD_SUBFOLDER = "chat"
 
@@ -48,7 +49,8 @@ def get_attachment(user, conversation_id, attachment_id):
 def delete_files_for_tasks(task_ids):
     """Remove the chat files of the task threads of `task_ids` once the caller's transaction commits.
 
-    The rows go with their task (ON DELETE CASCADE); call this in the same transaction as the task deletion.
+    The rows (thread, messages, files) go with their task (ON DELETE CASCADE); call this in the same transaction
+    as the task deletion.
     """
     task_ids = list(task_ids)
     if not task_ids:
@@ -60,3 +62,8 @@ def delete_files_for_tasks(task_ids):
     ).all()
     task_attachments.remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)
+
+
+@task_signals.tasks_purged.connect
+def _on_tasks_purged(sender, task_ids):
+    delete_files_for_tasks(task_ids)

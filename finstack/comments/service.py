@@ -22,6 +22,7 @@ from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.tasks import service as tasks
+from finstack.tasks import signals as task_signals
 from finstack.users.models import User
 
 # `@name` not glued to a preceding word, address or mention (so "ann@example.com" mentions nobody).
@@ -166,7 +167,7 @@ def delete_comment(actor, task_id, comment_id):
 def delete_for_tasks(task_ids):
     """Delete every comment of `task_ids` in the caller's transaction (which commits); returns the count.
 
-    The foreign key cascades on PostgreSQL; this makes deleting tasks remove their comments on any database.
+    The foreign key cascades too; this deletes them set-based whatever the database enforces.
     """
     task_ids = list(task_ids)
     if not task_ids:
@@ -175,3 +176,8 @@ def delete_for_tasks(task_ids):
         sa.delete(Comment).where(Comment.task_id.in_(task_ids)).execution_options(synchronize_session="fetch")
     )
     return result.rowcount
+
+
+@task_signals.tasks_purged.connect
+def _on_tasks_purged(sender, task_ids):
+    delete_for_tasks(task_ids)

@@ -6,7 +6,8 @@
 | read / post in a task's chat   | yes (whoever reads it)    | yes     | yes   |
 | create a task, assign anyone   | yes, but not to an admin  | yes     | yes   |
 | update / change status         | creator or assignee       | yes     | yes   |
-| delete                         | creator                   | yes     | yes   |
+| delete (to the trash), restore | creator                   | yes     | yes   |
+| see a task in the trash        | creator (if readable)     | yes     | yes   |
 | bulk delete                    | no                        | yes     | yes   |
 | dashboard scope                | own (created or assigned) | all     | all   |
 | read the audit log             | no                        | yes     | yes   |
@@ -62,7 +63,13 @@ def can_edit_task(user, task):
 
 
 def can_delete_task(user, task):
+    """Also who may restore it from the trash, and whose trash listing shows it."""
     return sees_all_tasks(user) or user.id == task.created_by
+
+
+def deletable_tasks_clause(user, task_model):
+    """SQL for the tasks `can_delete_task` lets `user` delete (and restore); the two must agree."""
+    return sa.true() if sees_all_tasks(user) else task_model.created_by == user.id
 
 
 def own_tasks_clause(user, task_model):

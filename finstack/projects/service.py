@@ -93,16 +93,17 @@ def update_project(actor, project_id, changes):
 
 
 def delete_project(actor, project_id, cascade=False):
-    """Refused while the project holds tasks, unless `cascade`: then its tasks are deleted as `DELETE /tasks/<id>`
-    deletes them (comments, attachments and chat files included)."""
+    """Refused while the project holds tasks outside the trash, unless `cascade`: then they go to the trash as
+    `DELETE /tasks/<id>` sends them. Its tasks in the trash stay there, in no project."""
     project = get_manageable_project(actor, project_id)
-    task_count = db.session.scalar(sa.select(sa.func.count()).where(Task.project_id == project.id))
+    task_count = db.session.scalar(sa.select(sa.func.count()).where(Task.project_id == project.id, Task.live()))
     if task_count and not cascade:
         raise ApiError(
             409, "The project still holds tasks: move or delete them, or pass cascade=true", {"tasks": task_count}
         )
     if task_count:
         tasks.delete_project_tasks(actor, project.id)
+    tasks.release_trashed_from_project(project.id)
     audit.record(
         actor,
         "project.delete",
@@ -210,7 +211,7 @@ def progress(actor, project_id):
             _count_where(Task.status == "closed"),
             _count_where(Task.status == "cancelled"),
             _count_where(sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow())),
-        ).where(Task.project_id == project.id)
+        ).where(Task.project_id == project.id, Task.live())
     ).one()
     total, open_, in_progress, closed, cancelled, overdue = (int(value) for value in row)
     counted = total - cancelled

@@ -36,8 +36,9 @@ WEIGHT_NOT_OVERDUE = 30
 SORTS = ("productivity_score", "user_name")
 
 
-def _date_conditions(date_from, date_to):
-    conditions = []
+def _task_conditions(date_from, date_to):
+    """The tasks a report counts: not in the trash, created in the range."""
+    conditions = [Task.live()]
     if date_from is not None:
         conditions.append(Task.date_created >= date_from)
     if date_to is not None:
@@ -59,7 +60,7 @@ def _user_conditions(user_id):
 def _per_user(now, *, user_id=None, date_from=None, date_to=None):
     """One row per active user (or just `user_id`): the metrics and `score_hundredths`. Not ordered."""
     closed = Task.status == "closed"
-    task_conditions = [Task.contact_person_id.is_not(None), *_date_conditions(date_from, date_to)]
+    task_conditions = [Task.contact_person_id.is_not(None), *_task_conditions(date_from, date_to)]
     if user_id is not None:
         task_conditions.append(Task.contact_person_id == user_id)
     per_assignee = (
@@ -173,7 +174,7 @@ def team_overview(actor, *, limit=5, date_from=None, date_to=None):
             sa.func.count().label("total_tasks"),
             count_where(Task.status == "closed").label("total_completed"),
             count_where(_overdue(now)).label("total_overdue"),
-        ).where(*_date_conditions(date_from, date_to))
+        ).where(*_task_conditions(date_from, date_to))
     ).one()
 
     per_user = _per_user(now, date_from=date_from, date_to=date_to).subquery("per_user")

@@ -14,7 +14,7 @@ def list_tags(user, query):
     statement = (
         sa.select(TaskTag.tag.label("tag"), count)
         .join(Task, Task.id == TaskTag.task_id)
-        .where(permissions.readable_tasks_clause(user, Task))
+        .where(Task.live(), permissions.readable_tasks_clause(user, Task))
         .group_by(TaskTag.tag)
         .order_by(count.desc(), TaskTag.tag)
     )

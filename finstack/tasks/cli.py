@@ -1,12 +1,16 @@
 """`flask tasks …`: scheduled task jobs, meant for cron (exit code 0 on success, non-zero on failure)."""
 
+from datetime import timedelta
+
 import click
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
+from finstack.audit.service import record_now
 from finstack.core.mail import mailer
 from finstack.core.time import utcnow
-from finstack.tasks import overdue
+from finstack.tasks import overdue, service
+from finstack.users.cli import cli_actor
 
 tasks_cli = AppGroup("tasks", help="Scheduled task jobs.")
 
@@ -49,3 +53,29 @@ def sweep_overdue(dry_run, mail_timeout):
         raise click.ClickException(
             f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
         )
+
+
+@tasks_cli.command("purge-trash")
+@click.option(
+    "--older-than",
+    "days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Purge tasks trashed more than this many days ago (0: everything in the trash).",
+)
+def purge_trash(days):
+    """Delete for good the tasks trashed more than --older-than days ago, with their comments, attachments and chat.
+
+    Deletes 1,000 tasks per transaction (files are removed once each commits), shows a progress bar on a terminal,
+    and is safe to run again: a second run purges nothing. Audited once per run (`task.purge`).
+    """
+    cutoff = utcnow() - timedelta(days=days)
+    try:
+        total = service.count_purgeable(cutoff)
+        with click.progressbar(length=total, label="Purging trashed tasks") as bar:
+            purged = service.purge_trash(cutoff, progress=bar.update)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"Purge failed (batches committed before it stay purged): {exc}") from exc
+    record_now(cli_actor(), "task.purge", "task", None, {"older_than_days": days, "cutoff": cutoff, "purged": purged})
+    click.echo(f"Purged: {purged} tasks trashed before {cutoff.isoformat()}")

@@ -5,7 +5,8 @@ sent `join_task`). A socket in several of these rooms receives the event once.
 
     task_created  TaskOut
     task_updated  TaskOut (the task as committed); a previous assignee is told too
-    task_deleted  {"id": <task id>}
+    task_deleted  {"id": <task id>} (moved to the trash)
+    task_restored TaskOut (back from the trash)
     task_moved    reserved for the kanban board (position/column changes); not emitted yet
 
 Call them from the task service after the change is applied and before `db.session.commit()`: they flush, so the
@@ -19,6 +20,7 @@ from finstack.tasks.schemas import TaskOut
 TASK_CREATED = "task_created"
 TASK_UPDATED = "task_updated"
 TASK_DELETED = "task_deleted"
+TASK_RESTORED = "task_restored"
 TASK_MOVED = "task_moved"
 
 
@@ -44,5 +46,8 @@ def task_updated(task, changes=None):
 
 
 def task_deleted(task):
-    """Call before `db.session.delete(task)` (or at least before the commit)."""
     emit_after_commit(TASK_DELETED, {"id": str(task.id)}, _rooms(task))
+
+
+def task_restored(task):
+    emit_after_commit(TASK_RESTORED, _dump(task), _rooms(task))

@@ -51,7 +51,8 @@ class SweepResult:
 
 
 def overdue_clause(task, now):
-    return sa.and_(task.status.in_(ACTIVE_STATUSES), task.task_time < now)
+    """SQL: `task` is overdue at `now` (tasks in the trash never are)."""
+    return sa.and_(task.live(), task.status.in_(ACTIVE_STATUSES), task.task_time < now)
 
 
 def due_clause(task, now):

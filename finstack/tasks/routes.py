@@ -1,6 +1,6 @@
 from flask_jwt_extended import current_user
 
-from finstack.core.schemas import page_of
+from finstack.core.schemas import PageQuery, page_of
 from finstack.tasks import bp, service
 from finstack.tasks.schemas import (
     BulkDeleteOut,
@@ -14,6 +14,7 @@ from finstack.tasks.schemas import (
     TaskListQuery,
     TaskOut,
     TaskUpdate,
+    TrashedTaskOut,
 )
 
 
@@ -33,6 +34,15 @@ def create_task(data):
 def list_tasks(query):
     """Filter, sort and page tasks. Text filters are case-insensitive literal substrings."""
     return service.list_tasks(query)
+
+
+@bp.get("/trash")
+@bp.auth_required()
+@bp.arguments(PageQuery, location="query")
+@bp.response(200, page_of(TrashedTaskOut))
+def list_trash(query):
+    """Tasks in the trash, most recently trashed first: members see the ones they created, managers and admins all."""
+    return service.list_trash(current_user, **query)
 
 
 @bp.get("/<uuid:task_id>")
@@ -63,7 +73,16 @@ def change_status(data, task_id):
 @bp.auth_required()
 @bp.response(204)
 def delete_task(task_id):
+    """Move the task to the trash: it is 404 everywhere until restored, and purged for good later."""
     service.delete_task(current_user, task_id)
+
+
+@bp.post("/<uuid:task_id>/restore")
+@bp.auth_required()
+@bp.response(200, TaskOut)
+def restore_task(task_id):
+    """Bring a task back from the trash with its comments, attachments and chat (whoever may delete it)."""
+    return service.restore_task(current_user, task_id)
 
 
 @bp.post("/bulk-status")
@@ -107,5 +126,5 @@ def bulk_cancel(data):
 @bp.arguments(BulkIdsIn)
 @bp.response(200, BulkDeleteOut)
 def bulk_delete(data):
-    """Managers and admins: delete many tasks with their comments and attachment files."""
+    """Managers and admins: move many tasks to the trash."""
     return service.bulk_delete(current_user, data["task_ids"])

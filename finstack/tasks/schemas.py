@@ -64,6 +64,11 @@ class TaskOut(BaseSchema):
     tags = fields.List(fields.String(), required=True, metadata={"description": "Sorted"})
 
 
+class TrashedTaskOut(TaskOut):
+    deleted_at = AwareDateTime(metadata={"description": "When the task was moved to the trash"})
+    deleted_by = fields.UUID(metadata={"description": "Who moved it there"})
+
+
 class TaskCreate(BaseSchema):
     entity_name = fields.String(required=True, validate=ENTITY_NAME)
     task_type = fields.String(required=True, validate=TASK_TYPE)

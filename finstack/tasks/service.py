@@ -1,11 +1,9 @@
-"""Task rules: creation, updates, status changes, deletion, bulk changes and the filtered list."""
+"""Task rules: creation, updates, status changes, the trash (delete, restore, purge), bulk changes and the list."""
 
 import sqlalchemy as sa
+from flask import current_app
 
-from finstack.attachments import service as attachments
 from finstack.audit import service as audit
-from finstack.chat import files as chat_files
-from finstack.comments import service as comments
 from finstack.core import permissions
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
@@ -15,7 +13,7 @@ from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.projects.access import check_task_project
 from finstack.projects.models import Project
-from finstack.tasks import events
+from finstack.tasks import events, signals
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTag
 from finstack.users import service as users
 
@@ -40,8 +38,11 @@ SORT_COLUMNS = {
 # Changes after which the overdue sweep reminds again at once rather than 24 h after the last reminder.
 REMINDER_RESET = {"contact_person_id", "status"}
 
-# What the audit log keeps of a deleted task.
+# What the audit log keeps of a task moved to the trash.
 DELETE_SNAPSHOT = ("entity_name", "task_type", "status", "contact_person_id", "created_by")
+
+# Tasks deleted for good per transaction by `purge_trash`.
+PURGE_BATCH = 1000
 
 
 def _check_assignee(actor, contact_person_id):
@@ -66,8 +67,9 @@ def _check_version(task, version):
 
 
 def get_task(task_id):
+    """The task, or 404 when it does not exist or is in the trash."""
     task = db.session.get(Task, task_id)
-    if task is None:
+    if task is None or task.deleted_at is not None:
         raise ApiError(404, "Task not found")
     return task
 
@@ -156,26 +158,34 @@ def change_status(actor, task_id, status, version=None):
 
 
 def delete_task(actor, task_id):
+    """Move the task to the trash; `restore_task` brings it back, `purge_trash` deletes it for good."""
     task = get_task(task_id)
     if not permissions.can_delete_task(actor, task):
         raise ApiError(403, "Only the task's creator, a manager or an admin may delete it")
-    _delete_tasks(actor, [task], "task.delete")
+    _trash_tasks(actor, [task], "task.trash")
     db.session.commit()
 
 
 def delete_project_tasks(actor, project_id):
-    """Delete every task of a project, as `delete_task` deletes one (the caller commits)."""
-    project_tasks = db.session.scalars(sa.select(Task).where(Task.project_id == project_id)).all()
+    """Move every task of a project to the trash, as `delete_task` does one (the caller commits)."""
+    project_tasks = db.session.scalars(sa.select(Task).where(Task.project_id == project_id, Task.live())).all()
     if project_tasks:
-        _delete_tasks(actor, project_tasks, "task.delete_with_project")
+        _trash_tasks(actor, project_tasks, "task.trash_with_project")
 
 
-def _delete_tasks(actor, tasks, action):
-    """Remove `tasks` with their comments and attachments (files go after commit); audited once."""
+def release_trashed_from_project(project_id):
+    """The project is being deleted: its tasks in the trash stay there, in no project (the caller commits)."""
+    db.session.execute(
+        sa.update(Task)
+        .where(Task.project_id == project_id, Task.deleted_at.is_not(None))
+        .values(project_id=None, version=Task.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _trash_tasks(actor, tasks, action):
+    """Mark `tasks` as trashed in one UPDATE, audited once; comments, attachments and chat stay, for a restore."""
     task_ids = [task.id for task in tasks]
-    comments.delete_for_tasks(task_ids)
-    attachments.delete_for_tasks(task_ids)
-    chat_files.delete_files_for_tasks(task_ids)
     for task in tasks:
         events.task_deleted(task)
     if len(tasks) == 1:
@@ -183,13 +193,90 @@ def _delete_tasks(actor, tasks, action):
         audit.record(actor, action, "task", task.id, {field: getattr(task, field) for field in DELETE_SNAPSHOT})
     else:
         audit.record(actor, action, "task", None, {"task_ids": task_ids})
-    db.session.execute(sa.delete(Task).where(Task.id.in_(task_ids)).execution_options(synchronize_session="fetch"))
+    now = utcnow()
+    db.session.execute(
+        sa.update(Task)
+        .where(Task.id.in_(task_ids), Task.live())
+        .values(deleted_at=now, deleted_by=actor.id, updated_at=now, version=Task.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def list_trash(actor, *, page, per_page):
+    """Trashed tasks, most recently trashed first: those the actor may restore (members: the ones they created)."""
+    conditions = (
+        Task.deleted_at.is_not(None),
+        permissions.readable_tasks_clause(actor, Task),
+        permissions.deletable_tasks_clause(actor, Task),
+    )
+    statement = sa.select(Task).where(*conditions).order_by(Task.deleted_at.desc(), Task.id.desc())
+    return paginate(statement, page=page, per_page=per_page, count_statement=sa.select(Task.id).where(*conditions))
+
+
+def restore_task(actor, task_id):
+    """Take the task out of the trash, whole: its comments, attachments and chat were never removed.
+
+    404 unless it is in the trash and readable by the actor; restoring takes the right to delete it. The row is
+    locked first, so a restore and a purge of the same task never both happen.
+    """
+    task = db.session.scalar(
+        sa.select(Task)
+        .where(Task.id == task_id, Task.deleted_at.is_not(None))
+        .with_for_update(of=Task)
+        .execution_options(populate_existing=True)
+    )
+    if task is None or not permissions.can_read_task(actor, task):
+        raise ApiError(404, "Task not found in the trash")
+    if not permissions.can_delete_task(actor, task):
+        raise ApiError(403, "Only the task's creator, a manager or an admin may restore it")
+    audit.record(
+        actor, "task.restore", "task", task.id, {"deleted_at": task.deleted_at, "deleted_by": task.deleted_by}
+    )
+    task.deleted_at = None
+    task.deleted_by = None
+    events.task_restored(task)
+    db.session.commit()
+    return task
+
+
+def count_purgeable(cutoff):
+    return db.session.scalar(sa.select(sa.func.count()).where(Task.deleted_at < cutoff))
+
+
+def purge_trash(cutoff, *, batch_size=PURGE_BATCH, progress=None):
+    """Delete for good the tasks trashed before `cutoff`, `batch_size` per transaction; returns how many.
+
+    Each batch locks its rows (skipping those a restore holds), announces `signals.tasks_purged` so comments,
+    attachments and chat delete theirs in the same transaction, deletes the tasks and commits; files go after the
+    commit. A second run finds nothing left to do. `progress(n)` is called after each batch.
+    """
+    app = current_app._get_current_object()
+    purged = 0
+    while True:
+        task_ids = db.session.scalars(
+            sa.select(Task.id)
+            .where(Task.deleted_at < cutoff)
+            .order_by(Task.deleted_at, Task.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not task_ids:
+            break
+        signals.tasks_purged.send(app, task_ids=task_ids)
+        db.session.execute(sa.delete(Task).where(Task.id.in_(task_ids)).execution_options(synchronize_session=False))
+        db.session.commit()
+        purged += len(task_ids)
+        if progress is not None:
+            progress(len(task_ids))
+    return purged
 
 
 def _classify(actor, task_ids, allowed_check):
     """Split requested ids into found tasks the actor may change, ids not found, and ids forbidden."""
     requested = list(dict.fromkeys(task_ids))
-    found = {task.id: task for task in db.session.scalars(sa.select(Task).where(Task.id.in_(requested)))}
+    found = {
+        task.id: task for task in db.session.scalars(sa.select(Task).where(Task.id.in_(requested), Task.live()))
+    }
     allowed = [found[task_id] for task_id in requested if task_id in found and allowed_check(actor, found[task_id])]
     allowed_ids = {task.id for task in allowed}
     not_found = [task_id for task_id in requested if task_id not in found]
@@ -218,7 +305,7 @@ def bulk_update(actor, task_ids, changes, action="task.bulk_update"):
         really_changing = sa.or_(*(getattr(Task, field).is_distinct_from(value) for field, value in changes.items()))
         db.session.execute(
             sa.update(Task)
-            .where(Task.id.in_(ids), really_changing)
+            .where(Task.id.in_(ids), Task.live(), really_changing)
             .values(values)
             .execution_options(synchronize_session=False)
         )
@@ -255,11 +342,11 @@ def bulk_cancel(actor, task_ids):
 
 
 def bulk_delete(actor, task_ids):
-    """Managers and admins delete many tasks at once, with their comments and attachment files."""
+    """Managers and admins move many tasks to the trash at once; ids already there are not_found."""
     permissions.require(permissions.sees_all_tasks(actor), "Only managers and admins may delete tasks in bulk")
     tasks, not_found, _ = _classify(actor, task_ids, permissions.can_delete_task)
     if tasks:
-        _delete_tasks(actor, tasks, "task.bulk_delete")
+        _trash_tasks(actor, tasks, "task.bulk_trash")
     db.session.commit()
     return {"deleted": [task.id for task in tasks], "not_found": not_found}
 
@@ -292,7 +379,7 @@ def task_filters(query):
 
 
 def list_tasks(query):
-    conditions = task_filters(query)
+    conditions = [Task.live(), *task_filters(query)]
     column = SORT_COLUMNS[query["sort_by"]]
     direction = sa.desc if query["sort_order"] == "desc" else sa.asc
     statement = sa.select(Task).where(*conditions).order_by(direction(column), direction(Task.id))
