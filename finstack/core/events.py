@@ -54,6 +54,12 @@ def task_room(task_id):
     return f"task:{task_id}"
 
 
+def project_room(project_id):
+    """Sockets join it with `join_project` when their user may read the project, and the live sockets of a user
+    made a member join it at once; project and board events go to it."""
+    return f"project:{project_id}"
+
+
 @sa.event.listens_for(Session, "after_commit")
 def _run_callbacks(session):
     callbacks = session.info.pop(_KEY, [])

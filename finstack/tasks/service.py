@@ -15,7 +15,7 @@ from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.projects.access import check_task_project
 from finstack.projects.models import Project
-from finstack.tasks import events
+from finstack.tasks import events, ranks
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTag
 from finstack.users import service as users
 
@@ -55,7 +55,7 @@ def _check_assignee(actor, contact_person_id):
         raise ApiError(403, "Members cannot assign tasks to admins")
 
 
-def _check_version(task, version):
+def check_version(task, version):
     if version is not None and version != task.version:
         raise ApiError(
             409,
@@ -89,7 +89,7 @@ def _assigned_draft(task_id, assignee_id, entity_name, task_type):
     )
 
 
-def _status_drafts(task_id, recipients, entity_name, old_status, new_status):
+def status_drafts(task_id, recipients, entity_name, old_status, new_status):
     return [
         Draft(
             user_id,
@@ -107,6 +107,7 @@ def create_task(actor, *, status, **fields):
     check_task_project(actor, fields.get("project_id"))
     task = Task(created_by=actor.id, status="open", **fields)
     task.set_status(status, utcnow())
+    task.rank = ranks.top_rank(task.project_id, task.status)
     db.session.add(task)
     db.session.flush()
     audit.record(actor, "task.create", "task", task.id, {**fields, "status": status})
@@ -119,7 +120,7 @@ def create_task(actor, *, status, **fields):
 
 def update_task(actor, task_id, changes):
     task = get_editable_task(actor, task_id)
-    _check_version(task, changes.pop("version", None))
+    check_version(task, changes.pop("version", None))
     changed = audit.diff(task, changes)
     if not changed:
         return task
@@ -128,6 +129,11 @@ def update_task(actor, task_id, changes):
     if "project_id" in changed:
         check_task_project(actor, changes["project_id"])
     previous = {field: getattr(task, field) for field in changed}
+    if changed.keys() & {"status", "project_id"}:
+        # A new column: the card goes to its top (the key is read before the row changes; see finstack.tasks.ranks).
+        task.rank = ranks.top_rank(
+            changes.get("project_id", task.project_id), changes.get("status", task.status), exclude_id=task.id
+        )
     for field in changed:
         if field != "status":
             setattr(task, field, changes[field])
@@ -142,7 +148,7 @@ def update_task(actor, task_id, changes):
     if "contact_person_id" in changed and task.contact_person_id is not None:
         drafts.append(_assigned_draft(task.id, task.contact_person_id, task.entity_name, task.task_type))
     if "status" in changed:
-        drafts += _status_drafts(
+        drafts += status_drafts(
             task.id, (task.created_by, task.contact_person_id), task.entity_name, previous["status"], task.status
         )
     notify(drafts, actor)
@@ -213,6 +219,9 @@ def bulk_update(actor, task_ids, changes, action="task.bulk_update"):
             values["closed_at"] = (
                 sa.case((Task.status == "closed", Task.closed_at), else_=now) if changes["status"] == "closed" else None
             )
+            new_ranks = ranks.top_ranks_for(tasks, changes["status"])
+            if new_ranks:
+                values["rank"] = sa.case(new_ranks, value=Task.id, else_=Task.rank)
         drafts = _bulk_drafts(tasks, changes)
         previous = {task.id: {field: getattr(task, field) for field in changes} for task in tasks}
         really_changing = sa.or_(*(getattr(Task, field).is_distinct_from(value) for field, value in changes.items()))
@@ -237,7 +246,7 @@ def _bulk_drafts(tasks, changes):
     drafts = []
     for task in tasks:
         if "status" in changes and changes["status"] != task.status:
-            drafts += _status_drafts(
+            drafts += status_drafts(
                 task.id, (task.created_by, task.contact_person_id), task.entity_name, task.status, changes["status"]
             )
         new_assignee = changes.get("contact_person_id")
