@@ -21,8 +21,11 @@ def after_commit(callback):
 
 
 def emit_after_commit(event, payload, rooms):
-    """Push a Socket.IO `event` to each of `rooms` once the transaction commits."""
-    emit_batch_after_commit([(event, payload, room) for room in dict.fromkeys(rooms)])
+    """Push a Socket.IO `event` to `rooms` once the transaction commits: one emit, so a socket in several of the
+    rooms receives it once."""
+    rooms = list(dict.fromkeys(rooms))
+    if rooms:
+        after_commit(lambda: socketio.emit(event, payload, to=rooms))
 
 
 def emit_batch_after_commit(messages):
