@@ -107,8 +107,10 @@ def key_sql(number, count):
     """SQL for the key `evenly_spaced(count)` gives the `number`-th card (an integer SQL expression from 1)."""
     width, step = _layout(count)
     value = number * _integer(step)
-    digits = [
-        sa.func.substr(DIGITS, value // _integer(BASE ** (width - 1 - place)) % BASE + 1, 1, type_=sa.String)
+    digits = [  # substr(text, integer, integer): PostgreSQL has no bigint version
+        sa.func.substr(
+            DIGITS, sa.cast(value // _integer(BASE ** (width - 1 - place)) % BASE + 1, sa.Integer), 1, type_=sa.String
+        )
         for place in range(width)
     ]
     return sa.func.rtrim(functools.reduce(_concat, digits), DIGITS[0], type_=sa.String)
@@ -202,13 +204,16 @@ def rebalance(project_id, status):
     db.session.execute(
         sa.update(Task)
         .where(Task.id == numbered.c.id)
-        .values(rank=_concat(sa.literal(TEMPORARY_PREFIX), key_sql(numbered.c.number, count)))
+        .values(
+            rank=_concat(sa.literal(TEMPORARY_PREFIX), key_sql(numbered.c.number, count)),
+            updated_at=Task.updated_at,  # a new key is no change to the task
+        )
         .execution_options(synchronize_session=False)
     )
     db.session.execute(
         sa.update(Task)
         .where(cards)
-        .values(rank=sa.func.substr(Task.rank, len(TEMPORARY_PREFIX) + 1))
+        .values(rank=sa.func.substr(Task.rank, len(TEMPORARY_PREFIX) + 1), updated_at=Task.updated_at)
         .execution_options(synchronize_session=False)
     )
     for instance in db.session.identity_map.values():

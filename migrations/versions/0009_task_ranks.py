@@ -46,8 +46,10 @@ def _key_sql(number, count):
     while BASE**width < (count + 1) * SPACING:
         width += 1
     value = number * _integer(BASE**width // (count + 1))
-    digits = [
-        sa.func.substr(DIGITS, value // _integer(BASE ** (width - 1 - place)) % BASE + 1, 1, type_=sa.String)
+    digits = [  # substr(text, integer, integer): PostgreSQL has no bigint version
+        sa.func.substr(
+            DIGITS, sa.cast(value // _integer(BASE ** (width - 1 - place)) % BASE + 1, sa.Integer), 1, type_=sa.String
+        )
         for place in range(width)
     ]
     concatenated = functools.reduce(lambda left, right: left.op("||", return_type=sa.String)(right), digits)
