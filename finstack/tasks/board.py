@@ -98,7 +98,7 @@ def move_task(actor, task_id, *, status, after_id=None, before_id=None, version=
     task = service.get_editable_task(actor, task_id)
     if task.project_id is None:
         raise ApiError(409, "The task is in no project, so it has no place on a board; give it a project first")
-    service.check_version(task, version)
+    service._check_version(task, version)
     for attempt in range(2):
         rank = _new_rank(task, status, after_id, before_id)
         if rank is None:
@@ -138,7 +138,7 @@ def _apply_move(actor, task, status, rank):
     db.session.flush()
     if status != previous["status"]:
         notify(
-            service.status_drafts(
+            service._status_drafts(
                 task.id, (task.created_by, task.contact_person_id), task.entity_name, previous["status"], status
             ),
             actor,

@@ -2,7 +2,7 @@
 
 Keys are base-62 digits (0-9, A-Z, a-z: ASCII order) read as a fraction (0.k1k2k3…), never ending in "0", so there is
 always room below and above any key and between any two. A move writes one row: a key between its new neighbours
-(`between`). Keys inserted again and again at one spot grow by about one digit per six inserts; when a new key would
+(`between`). Keys inserted again and again at one spot grow by about one digit per five inserts; when a new key would
 be longer than MAX_LENGTH, the column is rebalanced first: every key of the column is rewritten, evenly spaced, in
 two UPDATE statements (`rebalance`), under the column's lock.
 
@@ -87,7 +87,8 @@ def _midpoint(low, high):
 
 
 def evenly_spaced(count):
-    """`count` ascending keys of one width spread over the whole range (what a rebalance writes), for tests."""
+    """`count` ascending keys of one width spread over the whole range: what a rebalance writes (`key_sql` is the
+    same arithmetic in SQL)."""
     width, step = _layout(count)
     return [_encode(number * step, width).rstrip(DIGITS[0]) for number in range(1, count + 1)]
 

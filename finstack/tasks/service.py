@@ -55,7 +55,7 @@ def _check_assignee(actor, contact_person_id):
         raise ApiError(403, "Members cannot assign tasks to admins")
 
 
-def check_version(task, version):
+def _check_version(task, version):
     if version is not None and version != task.version:
         raise ApiError(
             409,
@@ -89,7 +89,7 @@ def _assigned_draft(task_id, assignee_id, entity_name, task_type):
     )
 
 
-def status_drafts(task_id, recipients, entity_name, old_status, new_status):
+def _status_drafts(task_id, recipients, entity_name, old_status, new_status):
     return [
         Draft(
             user_id,
@@ -120,7 +120,7 @@ def create_task(actor, *, status, **fields):
 
 def update_task(actor, task_id, changes):
     task = get_editable_task(actor, task_id)
-    check_version(task, changes.pop("version", None))
+    _check_version(task, changes.pop("version", None))
     changed = audit.diff(task, changes)
     if not changed:
         return task
@@ -148,7 +148,7 @@ def update_task(actor, task_id, changes):
     if "contact_person_id" in changed and task.contact_person_id is not None:
         drafts.append(_assigned_draft(task.id, task.contact_person_id, task.entity_name, task.task_type))
     if "status" in changed:
-        drafts += status_drafts(
+        drafts += _status_drafts(
             task.id, (task.created_by, task.contact_person_id), task.entity_name, previous["status"], task.status
         )
     notify(drafts, actor)
@@ -246,7 +246,7 @@ def _bulk_drafts(tasks, changes):
     drafts = []
     for task in tasks:
         if "status" in changes and changes["status"] != task.status:
-            drafts += status_drafts(
+            drafts += _status_drafts(
                 task.id, (task.created_by, task.contact_person_id), task.entity_name, task.status, changes["status"]
             )
         new_assignee = changes.get("contact_person_id")
