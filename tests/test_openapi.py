@@ -241,6 +241,7 @@ def test_task_documents(spec):
         "contact_person",
         "project_id",
         "tags",
+        "rank",
         "note",
         "status",
         "priority",

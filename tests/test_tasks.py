@@ -22,6 +22,7 @@ TASK_FIELDS = {
     "contact_person",
     "project_id",
     "tags",
+    "rank",
     "note",
     "status",
     "priority",

@@ -21,8 +21,11 @@ def after_commit(callback):
 
 
 def emit_after_commit(event, payload, rooms):
-    """Push a Socket.IO `event` to each of `rooms` once the transaction commits."""
-    emit_batch_after_commit([(event, payload, room) for room in dict.fromkeys(rooms)])
+    """Push a Socket.IO `event` to `rooms` once the transaction commits: one emit, so a socket in several of the
+    rooms receives it once."""
+    rooms = list(dict.fromkeys(rooms))
+    if rooms:
+        after_commit(lambda: socketio.emit(event, payload, to=rooms))
 
 
 def emit_batch_after_commit(messages):
@@ -52,6 +55,12 @@ def conversation_room(conversation_id):
 def task_room(task_id):
     """Sockets join it with the `join_task` event, when their user may read the task."""
     return f"task:{task_id}"
+
+
+def project_room(project_id):
+    """Sockets join it with `join_project` when their user may read the project, and the live sockets of a user
+    made a member join it at once; project and board events go to it."""
+    return f"project:{project_id}"
 
 
 @sa.event.listens_for(Session, "after_commit")

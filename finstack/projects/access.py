@@ -43,6 +43,12 @@ def project_role(project, user_id):
     return db.session.scalar(sa.select(rows.c.role).where(rows.c.user_id == user_id))
 
 
+def member_ids(project):
+    """The ids of the project's members (explicit, and through its team)."""
+    rows = memberships(project).subquery()
+    return db.session.scalars(sa.select(rows.c.user_id)).all()
+
+
 def member_project_ids(user_id):
     """`SELECT id` of the projects the user is a member of, explicitly or through a team."""
     explicit = sa.select(ProjectMember.project_id).where(ProjectMember.user_id == user_id)

@@ -14,6 +14,8 @@ from finstack.projects.schemas import (
     ProjectOut,
     ProjectUpdate,
 )
+from finstack.tasks import board
+from finstack.tasks.schemas import BoardOut, BoardQuery
 
 
 @bp.post("")
@@ -98,3 +100,12 @@ def remove_member(project_id, user_id):
 @bp.response(200, ProgressOut)
 def progress(project_id):
     return service.progress(current_user, project_id)
+
+
+@bp.get("/<uuid:project_id>/board")
+@bp.auth_required()
+@bp.arguments(BoardQuery, location="query")
+@bp.response(200, BoardOut)
+def project_board(query, project_id):
+    """The kanban board: open, in progress, closed (and cancelled on request), each column top first."""
+    return board.project_board(current_user, project_id, **query)

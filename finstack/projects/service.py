@@ -9,6 +9,7 @@ from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
+from finstack.projects import events
 from finstack.projects.access import get_readable_project, member_project_ids, memberships, project_role
 from finstack.projects.models import Project, ProjectMember
 from finstack.tasks import service as tasks
@@ -53,6 +54,8 @@ def create_project(actor, **fields):
     db.session.flush()
     db.session.add(ProjectMember(project_id=project.id, user_id=actor.id, role="manager"))
     audit.record(actor, "project.create", "project", project.id, fields)
+    events.member_added(project.id, actor.id)
+    events.project_created(project)
     db.session.commit()
     return project
 
@@ -88,6 +91,7 @@ def update_project(actor, project_id, changes):
     for field in changed:
         setattr(project, field, changes[field])
     audit.record(actor, "project.update", "project", project.id, changed)
+    events.project_updated(project)
     db.session.commit()
     return project
 
@@ -111,6 +115,7 @@ def delete_project(actor, project_id, cascade=False):
         project.id,
         {"key": project.key, "name": project.name, "tasks_deleted": task_count},
     )
+    events.project_deleted(project)
     db.session.delete(project)
     db.session.commit()
 
@@ -167,6 +172,7 @@ def add_member(actor, project_id, *, user_id, role):
     membership = ProjectMember(project_id=project.id, user_id=user_id, role=role)
     db.session.add(membership)
     audit.record(actor, "project.member_add", "project", project.id, {"user_id": user_id, "role": role})
+    events.member_added(project.id, user_id)
     db.session.commit()
     return _member_out(membership)
 
@@ -193,6 +199,7 @@ def remove_member(actor, project_id, user_id):
     membership = _explicit_membership(project, user_id)
     audit.record(actor, "project.member_remove", "project", project.id, {"user_id": user_id, "role": membership.role})
     db.session.delete(membership)
+    events.member_removed(project, user_id)
     db.session.commit()
 
 

@@ -1,7 +1,8 @@
 """Real time: Socket.IO connections, rooms, presence, and dropping sockets whose session has ended.
 
 Rooms: `user:<id>` (every socket of a user, joined at connect), `conversation:<id>` (every conversation of the user,
-joined at connect; `join_user` adds later ones), `task:<id>` (joined on request with `join_task`).
+joined at connect; `join_user` adds later ones), `task:<id>` (joined on request with `join_task`), `project:<id>`
+(joined with `join_project`, and by `join_user` when the user becomes a project member).
 
 Services call the functions below *after* their transaction commits; each acts on this process's sockets at once
 and, when REDIS_URL is set, on every other process's through a Redis channel. Without Redis, each server process

@@ -11,6 +11,10 @@ class TaskRoomIn(BaseSchema):
     task_id = fields.UUID(required=True)
 
 
+class ProjectRoomIn(BaseSchema):
+    project_id = fields.UUID(required=True)
+
+
 class SendMessageIn(MessageCreate):
     """The REST body of a message, plus the conversation; over a socket `client_id` is required (acks get lost)."""
 

@@ -6,6 +6,9 @@ connect     auth `{"token": <access token>}` (or `?token=`); refused with a conn
 join_task   `{"task_id"}` → ack `{"ok": true}` or `{"error", "details"}`; joins `task:<id>` if the user may read it:
             the task's events and its chat thread's `chat_message`, `typing` and `read_receipt`.
 leave_task  `{"task_id"}` → ack `{"ok": true}`.
+join_project  `{"project_id"}` → ack `{"ok": true}`, or the 404 error ack if the user may not read the project;
+            joins `project:<id>`: project events and `task_moved` of its board.
+leave_project `{"project_id"}` → ack `{"ok": true}`.
 """
 
 import logging
@@ -15,13 +18,14 @@ from flask_socketio import join_room, leave_room, rooms
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from finstack.core import permissions
-from finstack.core.events import conversation_room, task_room, user_room
+from finstack.core.events import conversation_room, project_room, task_room, user_room
 from finstack.errors import ApiError
 from finstack.extensions import db
+from finstack.projects.access import get_readable_project
 from finstack.realtime import service
 from finstack.realtime.handlers import client_event
 from finstack.realtime.registry import CONVERSATION_PREFIX, Connection
-from finstack.realtime.schemas import TaskRoomIn
+from finstack.realtime.schemas import ProjectRoomIn, TaskRoomIn
 from finstack.tasks import service as tasks
 
 log = logging.getLogger(__name__)
@@ -91,9 +95,24 @@ def on_leave_task(user, data):
     return {"ok": True}
 
 
+@client_event(ProjectRoomIn)
+def on_join_project(user, data):
+    project = get_readable_project(user, data["project_id"])
+    join_room(project_room(project.id))
+    return {"ok": True}
+
+
+@client_event(ProjectRoomIn)
+def on_leave_project(user, data):
+    leave_room(project_room(data["project_id"]))
+    return {"ok": True}
+
+
 def register_handlers(sio):
     """Bind the handlers to the server `socketio.init_app` just built (each app gets its own server)."""
     sio.on_event("connect", on_connect)
     sio.on_event("disconnect", on_disconnect)
     sio.on_event("join_task", on_join_task)
     sio.on_event("leave_task", on_leave_task)
+    sio.on_event("join_project", on_join_project)
+    sio.on_event("leave_project", on_leave_project)

@@ -7,14 +7,17 @@ sent `join_task`). A socket in several of these rooms receives the event once.
     task_updated  TaskOut (the task as committed); a previous assignee is told too
     task_deleted  {"id": <task id>} (moved to the trash)
     task_restored TaskOut (back from the trash)
-    task_moved    reserved for the kanban board (position/column changes); not emitted yet
+    task_moved    {id, project_id, from_status, to_status, rank, version}: a card's new place on its project's board,
+                  to the `project:<id>` room and the project members' `user:<id>` rooms (task_updated follows too)
 
 Call them from the task service after the change is applied and before `db.session.commit()`: they flush, so the
 payload carries the new `version` and `updated_at`.
 """
 
-from finstack.core.events import emit_after_commit, task_room, user_room
+from finstack.core.events import emit_after_commit, project_room, task_room, user_room
 from finstack.extensions import db
+from finstack.projects.access import member_ids
+from finstack.projects.models import Project
 from finstack.tasks.schemas import TaskOut
 
 TASK_CREATED = "task_created"
@@ -51,3 +54,16 @@ def task_deleted(task):
 
 def task_restored(task):
     emit_after_commit(TASK_RESTORED, _dump(task), _rooms(task))
+
+
+def task_moved(task, from_status):
+    payload = {
+        "id": str(task.id),
+        "project_id": str(task.project_id),
+        "from_status": from_status,
+        "to_status": task.status,
+        "rank": task.rank,
+        "version": task.version,
+    }
+    members = member_ids(db.session.get(Project, task.project_id))
+    emit_after_commit(TASK_MOVED, payload, [project_room(task.project_id), *map(user_room, members)])

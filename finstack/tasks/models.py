@@ -12,6 +12,10 @@ ACTIVE_STATUSES = ("open", "in_progress")
 PRIORITIES = ("low", "medium", "high")
 TAG_MAX_LENGTH = 40
 MAX_TAGS = 20
+# Board keys (finstack.tasks.ranks) are at most 32 characters; a rebalance briefly prefixes one. Byte order on
+# PostgreSQL too (SQLite compares bytes already), so ORDER BY rank is the keys' ASCII order.
+RANK_LENGTH = 64
+RANK_TYPE = sa.String(RANK_LENGTH).with_variant(sa.String(RANK_LENGTH, collation="C"), "postgresql")
 
 
 class Task(db.Model):
@@ -29,6 +33,8 @@ class Task(db.Model):
         sa.Index("ix_tasks_project_id_date_created", "project_id", "date_created"),
         # The trash, oldest first (its listing and `flask tasks purge-trash`).
         sa.Index("ix_tasks_deleted_at", "deleted_at"),
+        # A board column in order, and one key per place in it (finstack.tasks.ranks); NULL ranks never collide.
+        sa.Index("ix_tasks_project_id_status_rank", "project_id", "status", "rank", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
@@ -51,6 +57,8 @@ class Task(db.Model):
     # Set when the task is moved to the trash: every read path leaves out rows where it is set (`Task.live`).
     deleted_at: Mapped[object | None] = mapped_column(UTCDateTime)
     deleted_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    # The card's place in its board column: set for every task in a project, NULL for the others.
+    rank: Mapped[str | None] = mapped_column(RANK_TYPE)
 
     contact_person = relationship("User", foreign_keys=[contact_person_id], lazy="joined")
     creator = relationship("User", foreign_keys=[created_by], lazy="joined", innerjoin=True)

@@ -1,7 +1,7 @@
 from flask_jwt_extended import current_user
 
 from finstack.core.schemas import PageQuery, page_of
-from finstack.tasks import bp, service
+from finstack.tasks import board, bp, service
 from finstack.tasks.schemas import (
     BulkDeleteOut,
     BulkIdsIn,
@@ -9,6 +9,7 @@ from finstack.tasks.schemas import (
     BulkStatusIn,
     BulkUpdateIn,
     CancelIn,
+    MoveIn,
     StatusChange,
     TaskCreate,
     TaskListQuery,
@@ -67,6 +68,15 @@ def update_task(changes, task_id):
 @bp.response(200, TaskOut)
 def change_status(data, task_id):
     return service.change_status(current_user, task_id, data["status"], data.get("version"))
+
+
+@bp.patch("/<uuid:task_id>/move")
+@bp.auth_required()
+@bp.arguments(MoveIn)
+@bp.response(200, TaskOut)
+def move_task(data, task_id):
+    """Put a project task in a board column: right below `after_id`, right above `before_id`, or at the top."""
+    return board.move_task(current_user, task_id, **data)
 
 
 @bp.delete("/<uuid:task_id>")

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from finstack.core.schemas import AwareDateTime, BaseSchema, DateRangeQuery, NotBlank, PageQuery
 from finstack.tasks.models import MAX_TAGS, PRIORITIES, STATUSES, TAG_MAX_LENGTH
@@ -62,6 +62,11 @@ class TaskOut(BaseSchema):
     is_overdue = fields.Boolean(metadata={"description": "task_time has passed and the task is still active"})
     project_id = fields.UUID(required=True, allow_none=True)
     tags = fields.List(fields.String(), required=True, metadata={"description": "Sorted"})
+    rank = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The card's place in its board column (byte order, top first); null in no project"},
+    )
 
 
 class TrashedTaskOut(TaskOut):
@@ -106,6 +111,44 @@ class TaskUpdate(BaseSchema):
 class StatusChange(BaseSchema):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     version = fields.Integer(validate=validate.Range(min=1))
+
+
+class MoveIn(BaseSchema):
+    status = fields.String(validate=validate.OneOf(STATUSES), metadata={"description": "The target column"})
+    new_status = fields.String(validate=validate.OneOf(STATUSES), metadata={"description": "Synonym of status"})
+    after_id = fields.UUID(metadata={"description": "Place the card right below this card of the target column"})
+    before_id = fields.UUID(metadata={"description": "Place the card right above this card of the target column"})
+    version = fields.Integer(validate=validate.Range(min=1))
+
+    @validates_schema
+    def _one_status(self, data, **kwargs):
+        given = {data[field] for field in ("status", "new_status") if field in data}
+        if not given:
+            raise ValidationError("Give the target column as status (or new_status).", "status")
+        if len(given) > 1:
+            raise ValidationError("status and new_status differ; give one.", "new_status")
+
+    @post_load
+    def _synonym(self, data, **kwargs):
+        data["status"] = data.pop("new_status", None) or data["status"]
+        return data
+
+
+class BoardQuery(BaseSchema):
+    per_column = fields.Integer(
+        load_default=50, validate=validate.Range(min=1, max=200), metadata={"description": "Cards per column"}
+    )
+    include_cancelled = fields.Boolean(load_default=False, metadata={"description": "Add the cancelled column"})
+
+
+class BoardColumnOut(BaseSchema):
+    status = fields.String(required=True)
+    total = fields.Integer(required=True, metadata={"description": "Cards in the column you may read"})
+    items = fields.List(fields.Nested(TaskOut), required=True, metadata={"description": "Top first"})
+
+
+class BoardOut(BaseSchema):
+    columns = fields.List(fields.Nested(BoardColumnOut), required=True)
 
 
 class TaskListQuery(PageQuery, DateRangeQuery):

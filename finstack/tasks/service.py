@@ -13,7 +13,7 @@ from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.projects.access import check_task_project
 from finstack.projects.models import Project
-from finstack.tasks import events, signals
+from finstack.tasks import events, ranks, signals
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTag
 from finstack.users import service as users
 
@@ -109,6 +109,7 @@ def create_task(actor, *, status, **fields):
     check_task_project(actor, fields.get("project_id"))
     task = Task(created_by=actor.id, status="open", **fields)
     task.set_status(status, utcnow())
+    task.rank = ranks.top_rank(task.project_id, task.status)
     db.session.add(task)
     db.session.flush()
     audit.record(actor, "task.create", "task", task.id, {**fields, "status": status})
@@ -130,6 +131,11 @@ def update_task(actor, task_id, changes):
     if "project_id" in changed:
         check_task_project(actor, changes["project_id"])
     previous = {field: getattr(task, field) for field in changed}
+    if changed.keys() & {"status", "project_id"}:
+        # A new column: the card goes to its top (the key is read before the row changes; see finstack.tasks.ranks).
+        task.rank = ranks.top_rank(
+            changes.get("project_id", task.project_id), changes.get("status", task.status), exclude_id=task.id
+        )
     for field in changed:
         if field != "status":
             setattr(task, field, changes[field])
@@ -174,11 +180,12 @@ def delete_project_tasks(actor, project_id):
 
 
 def release_trashed_from_project(project_id):
-    """The project is being deleted: its tasks in the trash stay there, in no project (the caller commits)."""
+    """The project is being deleted: its tasks in the trash stay there, in no project and so on no board (the
+    caller commits)."""
     db.session.execute(
         sa.update(Task)
         .where(Task.project_id == project_id, Task.deleted_at.is_not(None))
-        .values(project_id=None, version=Task.version + 1)
+        .values(project_id=None, rank=None, version=Task.version + 1)
         .execution_options(synchronize_session=False)
     )
 
@@ -300,6 +307,9 @@ def bulk_update(actor, task_ids, changes, action="task.bulk_update"):
             values["closed_at"] = (
                 sa.case((Task.status == "closed", Task.closed_at), else_=now) if changes["status"] == "closed" else None
             )
+            new_ranks = ranks.top_ranks_for(tasks, changes["status"])
+            if new_ranks:
+                values["rank"] = sa.case(new_ranks, value=Task.id, else_=Task.rank)
         drafts = _bulk_drafts(tasks, changes)
         previous = {task.id: {field: getattr(task, field) for field in changes} for task in tasks}
         really_changing = sa.or_(*(getattr(Task, field).is_distinct_from(value) for field, value in changes.items()))

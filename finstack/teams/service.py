@@ -8,6 +8,7 @@ from finstack.core.locks import lock_rows
 from finstack.core.pagination import paginate
 from finstack.errors import ApiError
 from finstack.extensions import db
+from finstack.projects import events as project_events
 from finstack.teams.models import Team, TeamMember
 from finstack.users import service as users
 from finstack.users.models import User
@@ -118,6 +119,7 @@ def add_member(actor, team_id, *, user_id, role):
     membership = TeamMember(team_id=team.id, user_id=user_id, role=role)
     db.session.add(membership)
     audit.record(actor, "team.member_add", "team", team.id, {"user_id": user_id, "role": role})
+    project_events.team_member_added(team.id, user_id)
     db.session.commit()
     return membership
 
@@ -162,4 +164,5 @@ def remove_member(actor, team_id, user_id):
     _refuse_losing_last_manager(membership)
     audit.record(actor, "team.member_remove", "team", team.id, {"user_id": user_id, "role": membership.role})
     db.session.delete(membership)
+    project_events.team_member_removed(team.id, user_id)
     db.session.commit()
