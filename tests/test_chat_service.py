@@ -101,7 +101,7 @@ def test_send_message_stores_then_emits_once(app, alice, bob, emitted):
     payload = messages.message_out(message)
     assert payload["conversation_id"] == str(direct.id) and payload["client_id"] == "c-1"
     assert payload["sender_id"] == str(alice.id) and payload["content"] == "hello"
-    assert emitted == [("chat_message", payload, f"conversation:{direct.id}")]
+    assert emitted == [("chat_message", payload, [f"conversation:{direct.id}"])]
 
     again, created = messages.send_message(alice, direct.id, "hello (retried)", client_id="c-1")
     assert created is False and again.id == message.id and again.content == "hello"
@@ -142,7 +142,7 @@ def test_mark_read_payload_and_event(app, alice, bob, emitted):
     assert payload["conversation_id"] == str(direct.id) and payload["user_id"] == str(alice.id)
     assert payload["message_ids"] == [first_id] and payload["last_read_message_id"] == first_id
     assert payload["read_at"].endswith("+00:00")
-    assert emitted == [("read_receipt", payload, f"conversation:{direct.id}")]
+    assert emitted == [("read_receipt", payload, [f"conversation:{direct.id}"])]
 
     everything = messages.mark_read(alice, direct.id)
     assert everything["message_ids"] == [] and everything["last_read_message_id"] == second_id
@@ -186,7 +186,7 @@ def test_whoever_reads_the_task_chats_in_its_thread(api, alice, bob, carol, make
 
     posted = api(carol, "POST", f"{base}/messages", json={"content": "Client called back", "client_id": "t-1"})
     assert posted.status_code == 201
-    assert emitted == [("chat_message", posted.json, f"task:{task_id}")]  # the thread is live in the task's room
+    assert emitted == [("chat_message", posted.json, [f"task:{task_id}"])]  # the thread is live in the task's room
     api(bob, "POST", f"{base}/messages", json={"content": "Noted"})
     listing = api(alice, "GET", f"{base}/messages").json
     assert [m["content"] for m in listing["items"]] == ["Client called back", "Noted"]
