@@ -92,6 +92,15 @@ def test_only_the_last_word_matches_as_a_prefix(client, member, auth_headers):
     assert found(client, headers, "acme report") == [report]
 
 
+def test_words_are_neither_stemmed_nor_stripped_of_accents(client, member, auth_headers):
+    headers = auth_headers(member)
+    task = create(client, headers, entity_name="Café Müller", note="reporting duties")
+    assert found(client, headers, "café müller") == [task]
+    assert found(client, headers, "cafe") == []
+    assert found(client, headers, "report duties") == []
+    assert found(client, headers, "duties report") == [task]
+
+
 def test_relevance_puts_better_matches_first(client, member, auth_headers):
     headers = auth_headers(member)
     in_note = create(client, headers, entity_name="Initech", task_type="Call", note="mention of Umbrella")
