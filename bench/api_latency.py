@@ -48,6 +48,11 @@ ENDPOINTS = {
         "GET /api/tasks status=open, entity_name=acme, sort task_time asc, page 20",
     ),
     "list_default": ("/api/tasks?status=open&page=20", "GET /api/tasks status=open, default sort, page 20"),
+    "list_search": ("/api/tasks?q=acme+ltd&page=2", "GET /api/tasks q=acme ltd (about 1 task in 126), page 2"),
+    "list_search_relevance": (
+        "/api/tasks?q=acme+ltd&sort_by=relevance&page=2",
+        "GET /api/tasks q=acme ltd, sort_by=relevance, page 2",
+    ),
     "dashboard": ("/api/analytics/dashboard", "GET /api/analytics/dashboard (manager: all tasks)"),
 }
 
@@ -171,7 +176,7 @@ def capture_sql(app):
                     analytics.dashboard(manager, 10)
                 else:
                     args = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
-                    tasks.list_tasks(TaskListQuery().load(args))
+                    tasks.list_tasks(manager, TaskListQuery().load(args))
                 captured[name] = list(current)
                 db.session.rollback()
         finally:

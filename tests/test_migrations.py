@@ -7,11 +7,12 @@ from flask_migrate import downgrade, upgrade
 
 from finstack import create_app
 from finstack.extensions import db
+from finstack.tasks.search import include_name
 
 
 def _schema_differences(engine):
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name})
         return compare_metadata(context, db.metadata)
 
 

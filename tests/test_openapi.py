@@ -289,6 +289,9 @@ def test_task_list_documents_every_query_parameter(spec):
         "team_id",
         "no_project",
         "tag",
+        "due_from",
+        "due_to",
+        "q",
         "sort_by",
         "sort_order",
     }
@@ -302,8 +305,10 @@ def test_task_list_documents_every_query_parameter(spec):
         "status",
         "priority",
         "updated_at",
+        "relevance",
     }
     assert parameters["sort_order"]["schema"]["enum"] == ["asc", "desc"]
+    assert (parameters["q"]["schema"]["minLength"], parameters["q"]["schema"]["maxLength"]) == (1, 200)
     tag = parameters["tag"]
     assert tag["schema"]["type"] == "array" and tag["schema"]["maxItems"] == 20
     assert tag["schema"]["items"]["type"] == "string"

@@ -33,8 +33,8 @@ def create_task(data):
 @bp.arguments(TaskListQuery, location="query")
 @bp.response(200, page_of(TaskOut))
 def list_tasks(query):
-    """Filter, sort and page tasks. Text filters are case-insensitive literal substrings."""
-    return service.list_tasks(query)
+    """Filter, sort and page tasks. Text filters are case-insensitive literal substrings; `q` is a word search."""
+    return service.list_tasks(current_user, query)
 
 
 @bp.get("/trash")

@@ -2,11 +2,13 @@ from datetime import UTC, datetime
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, DateRangeQuery, NotBlank, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, DateOrDateTime, DateRangeQuery, NotBlank, PageQuery
 from finstack.tasks.models import MAX_TAGS, PRIORITIES, STATUSES, TAG_MAX_LENGTH
 from finstack.users.schemas import UserBrief
 
 SORTABLE = ("date_created", "task_time", "entity_name", "task_type", "status", "priority", "updated_at")
+RELEVANCE = "relevance"
+SEARCH_MAX_LENGTH = 200
 MAX_BULK = 500
 
 ENTITY_NAME = validate.Length(min=1, max=200)
@@ -38,6 +40,16 @@ class TagList(fields.List):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return sorted(set(super()._deserialize(value, attr, data, **kwargs)))
+
+
+class SearchText(fields.String):
+    """Search words: stripped, then 1-200 characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=[NotBlank(), validate.Length(min=1, max=SEARCH_MAX_LENGTH)], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
 TAGS_DESCRIPTION = "Stripped and lower-cased, each 1-40 characters, at most 20; duplicates collapsed"
@@ -167,13 +179,35 @@ class TaskListQuery(PageQuery, DateRangeQuery):
         validate=validate.Length(max=MAX_TAGS),
         metadata={"description": "Repeatable (`tag=a&tag=b`): tasks carrying every tag given"},
     )
-    sort_by = fields.String(validate=validate.OneOf(SORTABLE), load_default="date_created")
+    due_from = DateOrDateTime(metadata={"description": "task_time at or after"})
+    due_to = DateOrDateTime(end_of_day=True, metadata={"description": "task_time at or before (a bare date: all day)"})
+    q = SearchText(
+        metadata={
+            "description": "Words searched in entity_name, task_type, note and tags: every word must match, the last "
+            "one also as a prefix; operators and quotes are plain text"
+        }
+    )
+    sort_by = fields.String(
+        validate=validate.OneOf((*SORTABLE, RELEVANCE)),
+        load_default="date_created",
+        metadata={"description": "`relevance` (best match first with the default `desc`) only together with `q`"},
+    )
     sort_order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="desc")
 
     @validates_schema
     def _project_or_none(self, data, **kwargs):
         if data.get("no_project") and (data.get("project_id") or data.get("team_id")):
             raise ValidationError("no_project=true cannot be combined with project_id or team_id.", "no_project")
+
+    @validates_schema
+    def _due_from_before_due_to(self, data, **kwargs):
+        if data.get("due_from") and data.get("due_to") and data["due_from"] > data["due_to"]:
+            raise ValidationError("due_from must not be after due_to.", "due_to")
+
+    @validates_schema
+    def _relevance_needs_words(self, data, **kwargs):
+        if data.get("sort_by") == RELEVANCE and not data.get("q"):
+            raise ValidationError("sort_by=relevance needs q.", "sort_by")
 
 
 class BulkStatusIn(BaseSchema):

@@ -13,8 +13,9 @@ from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.projects.access import check_task_project
 from finstack.projects.models import Project
-from finstack.tasks import events, ranks, signals
+from finstack.tasks import events, ranks, search, signals
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTag
+from finstack.tasks.schemas import RELEVANCE
 from finstack.users import service as users
 
 
@@ -374,6 +375,12 @@ def task_filters(query):
         conditions.append(Task.date_created >= query["date_from"])
     if query.get("date_to"):
         conditions.append(Task.date_created <= query["date_to"])
+    if query.get("due_from"):
+        conditions.append(Task.task_time >= query["due_from"])
+    if query.get("due_to"):
+        conditions.append(Task.task_time <= query["due_to"])
+    if query.get("q"):
+        conditions.append(search.condition(query["q"]))
     if query.get("project_id") is not None:
         conditions.append(Task.project_id == query["project_id"])
     if query.get("team_id") is not None:
@@ -388,11 +395,15 @@ def task_filters(query):
     return conditions
 
 
-def list_tasks(query):
-    conditions = [Task.live(), *task_filters(query)]
-    column = SORT_COLUMNS[query["sort_by"]]
+def list_tasks(actor, query):
+    conditions = [Task.live(), permissions.readable_tasks_clause(actor, Task), *task_filters(query)]
+    statement = sa.select(Task).where(*conditions)
+    if query["sort_by"] == RELEVANCE:
+        statement, column = search.with_relevance(statement, query["q"])
+    else:
+        column = SORT_COLUMNS[query["sort_by"]]
     direction = sa.desc if query["sort_order"] == "desc" else sa.asc
-    statement = sa.select(Task).where(*conditions).order_by(direction(column), direction(Task.id))
+    statement = statement.order_by(direction(column), direction(Task.id))
     return paginate(
         statement,
         page=query["page"],
