@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 
 from finstack.audit import service as audit
 from finstack.audit.models import AuditLog, AuditLogTask
@@ -227,3 +228,19 @@ def test_a_tasks_history_is_one_query_per_page_whatever_its_length(client, auth_
     for number in range(25):
         client.put(f"/api/tasks/{task['id']}", json={"note": f"note {number}"}, headers=headers)
     assert statements() == short
+
+
+def test_the_migration_backfills_the_links_of_entries_written_before_it(client, auth_headers, people, history):
+    """On the session's database (SQLite or PostgreSQL): undo 0011, then redo it; its backfill links the existing
+    entries as `audit.record` did: by entity_id, by changes.task_ids (bulk) and by changes.task_id (comments, files)."""
+    headers = auth_headers(people["other"])
+    before = {task_id: activity(client, headers, history[task_id]["id"]) for task_id in ("task", "bystander")}
+    links = sa.select(AuditLogTask.audit_id, AuditLogTask.task_id, AuditLogTask.created_at)
+    written = set(db.session.execute(links).all())
+    db.session.remove()
+    downgrade(revision="0008")  # below 0011, whatever migrations follow it
+    assert "audit_log_tasks" not in sa.inspect(db.engine).get_table_names()
+    upgrade()
+    assert set(db.session.execute(links).all()) == written
+    for task_id, body in before.items():
+        assert activity(client, headers, history[task_id]["id"]) == body
