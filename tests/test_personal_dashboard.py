@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from finstack.extensions import db
 from finstack.notifications.models import Notification
+from finstack.projects.models import Project, ProjectMember
 from finstack.tasks.models import Task
 
 URL = "/api/dashboard"
@@ -210,3 +211,17 @@ def test_a_constant_number_of_statements(client, auth_headers, world):
     assert body["overdue"]["count"] == 30 and len(body["overdue"]["items"]) == 5
     assert len(body["recent_tasks"]) == 5
     assert many == few, f"3 tasks each: {few} statements, 30: {many}"
+
+
+def test_at_most_ten_projects_by_name(client, auth_headers, world):
+    me = world["me"]
+    for number in range(12):
+        project = Project(key=f"P{number:02d}", name=f"Project {number:02d}", created_by=world["admin"].id)
+        db.session.add(project)
+        db.session.flush()
+        db.session.add(ProjectMember(project_id=project.id, user_id=me.id, role="viewer"))
+    db.session.commit()
+    body = dashboard(client, auth_headers, me)
+    assert [project["name"] for project in body["projects"]] == ["Books", "Ledger"] + [
+        f"Project {number:02d}" for number in range(8)
+    ]
