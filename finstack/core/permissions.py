@@ -99,6 +99,16 @@ def can_view_others_workload(user, team_role=None):
     return sees_all_tasks(user) or team_role == "manager"
 
 
+def workload_rows_clause(user, assignee_column, team_role=None, team_member_ids=None):
+    """SQL over `assignee_column` for the rows `can_view_others_workload` lets `user` see; the two must agree:
+    everyone's, the team's members' (`team_member_ids` selects them; asked about a team), or one's own."""
+    if sees_all_tasks(user):
+        return sa.true()
+    if can_view_others_workload(user, team_role):
+        return assignee_column.in_(team_member_ids)
+    return assignee_column == user.id
+
+
 def can_edit_comment(user, comment):
     """Words stay their author's: nobody else edits a comment, whatever their role."""
     return user.id == comment.author_id

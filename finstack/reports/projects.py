@@ -45,23 +45,16 @@ def _readable(actor):
 def _scope(actor, project_id, team_id):
     """SQL conditions on the tasks counted, and on the assignees whose rows the actor may see."""
     conditions = _readable(actor)
-    team_role = None
+    team_role = team_member_ids = None
     if project_id is not None:
         conditions.append(Task.project_id == get_readable_project(actor, project_id).id)
     if team_id is not None:
         team = teams.get_readable_team(actor, team_id)
         team_role = teams.team_role(team.id, actor.id)
+        team_member_ids = sa.select(TeamMember.user_id).where(TeamMember.team_id == team.id)
         conditions.append(Task.project_id.in_(sa.select(Project.id).where(Project.team_id == team.id)))
-    conditions.append(Task.contact_person_id.is_not(None))
-    if permissions.sees_all_tasks(actor):
-        return conditions
-    if permissions.can_view_others_workload(actor, team_role):
-        conditions.append(
-            Task.contact_person_id.in_(sa.select(TeamMember.user_id).where(TeamMember.team_id == team_id))
-        )
-    else:
-        conditions.append(Task.contact_person_id == actor.id)
-    return conditions
+    rows = permissions.workload_rows_clause(actor, Task.contact_person_id, team_role, team_member_ids)
+    return [*conditions, Task.contact_person_id.is_not(None), rows]
 
 
 def _with_users(per_assignee, *extra_columns):
