@@ -86,12 +86,14 @@ def trust_proxies(app):
 
 def register_blueprints(app):
     from finstack import (
+        activity,
         analytics,
         attachments,
         audit,
         auth,
         chat,
         comments,
+        dashboard,
         notifications,
         projects,
         reports,
@@ -117,6 +119,8 @@ def register_blueprints(app):
         teams,
         projects,
         tags,
+        activity,
+        dashboard,
     ):
         api.register_blueprint(module.bp)
 

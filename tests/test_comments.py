@@ -241,7 +241,7 @@ def test_author_edits_their_comment(client, auth_headers, task_id, outsider):
     assert entries[0].actor_id == outsider.id
     assert entries[0].entity_type == "comment"
     assert str(entries[0].entity_id) == comment["id"]
-    assert entries[0].changes == {"content": {"from": "first draft", "to": "final words"}}
+    assert entries[0].changes == {"task_id": task_id, "content": {"from": "first draft", "to": "final words"}}
 
 
 @pytest.mark.parametrize("role", ["member", "manager", "admin"])

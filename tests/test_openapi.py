@@ -576,6 +576,8 @@ def test_responses_come_in_a_documented_media_type(client, spec, admin, auth_hea
         ("/api/reports/user-productivity", "get", "/api/reports/user-productivity?format=csv", "text/csv"),
         ("/api/reports/user-productivity", "get", "/api/reports/user-productivity", "application/json"),
         ("/api/reports/team-overview", "get", "/api/reports/team-overview?format=csv", "text/csv"),
+        ("/api/reports/team-performance", "get", "/api/reports/team-performance?format=csv", "text/csv"),
+        ("/api/reports/workload", "get", "/api/reports/workload?format=csv", "text/csv"),
         (
             "/api/tasks/{task_id}/attachments/{attachment_id}/download",
             "get",
@@ -671,7 +673,14 @@ def test_real_responses_match_the_documented_schemas(client, spec, admin, member
     call("get", "/api/chat/conversations", headers=as_member)
     call("get", "/api/chat/tasks/{task_id}/conversation", f"/api/chat/tasks/{tid}/conversation")
     call("get", "/api/chat/users/available")
+    call("get", "/api/tasks/{task_id}/activity", f"/api/tasks/{tid}/activity")
+    project = call("post", "/api/projects", json={"name": "Books", "key": "BKS"})
+    call("get", "/api/reports/project/{project_id}", f"/api/reports/project/{project['id']}")
+    call("get", "/api/dashboard", headers=as_member)
     for path in (
+        "/api/activity",
+        "/api/reports/team-performance",
+        "/api/reports/workload",
         "/api/analytics/dashboard",
         "/api/reports/user-productivity",
         "/api/reports/team-overview",

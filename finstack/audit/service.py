@@ -1,11 +1,19 @@
-"""Writing and reading the audit log. Entries join the caller's transaction, so they commit with the write."""
+"""Writing and reading the audit log. Entries join the caller's transaction, so they commit with the write.
+
+An entry is linked to the tasks it is about (`audit_log_tasks`), which make up a task's history: an entry about a
+task (`entity_type` "task") names it as `entity_id`, or several as `changes["task_ids"]` (a bulk change: one entry,
+a link per task); an entry about something of a task's (a comment, an attachment) names it as `changes["task_id"]`.
+"""
+
+import uuid
 
 import sqlalchemy as sa
 from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
-from finstack.audit.models import AuditLog
+from finstack.audit.models import AuditLog, AuditLogTask
 from finstack.core.pagination import paginate
+from finstack.core.time import utcnow
 from finstack.extensions import db
 
 
@@ -41,14 +49,30 @@ class SystemActor:
         self.audit_label = label
 
 
+def _task_ids(entity_type, entity_id, changes):
+    if entity_type == "task":
+        task_ids = [entity_id] if entity_id is not None else changes.get("task_ids", [])
+    else:
+        task_ids = [changes["task_id"]] if changes.get("task_id") is not None else []
+    return dict.fromkeys(uuid.UUID(str(task_id)) for task_id in task_ids)
+
+
 def _entry(actor, action, entity_type, entity_id, changes):
+    changes = changes or {}
+    entry_id, now = uuid.uuid4(), utcnow()
     return AuditLog(
+        id=entry_id,
+        created_at=now,
+        task_links=[
+            AuditLogTask(audit_id=entry_id, task_id=task_id, created_at=now)
+            for task_id in _task_ids(entity_type, entity_id, changes)
+        ],
         actor_id=getattr(actor, "id", None),
         actor_label=getattr(actor, "audit_label", None),
         action=action,
         entity_type=entity_type,
         entity_id=entity_id,
-        changes={key: _jsonable(value) for key, value in (changes or {}).items()},
+        changes={key: _jsonable(value) for key, value in changes.items()},
         ip_address=request.remote_addr if has_request_context() else None,
     )
 

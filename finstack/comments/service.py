@@ -139,7 +139,8 @@ def update_comment(actor, task_id, comment_id, content):
     already = set(_mentioned_ids(comment.content, known))
     newly_mentioned = [user_id for user_id in _mentioned_ids(content, known) if user_id not in already]
 
-    audit.record(actor, "comment.update", "comment", comment.id, audit.diff(comment, {"content": content}))
+    changes = {"task_id": task.id, **audit.diff(comment, {"content": content})}
+    audit.record(actor, "comment.update", "comment", comment.id, changes)
     comment.content = content
     comment.edited_at = utcnow()
     notify(_mention_drafts(actor, task, comment, newly_mentioned), actor)

@@ -15,6 +15,8 @@
 | create/change/(de)activate users, reset passwords | no     | no      | yes   |
 | productivity report (users)    | own row only              | all     | all   |
 | team overview report           | no                        | yes     | yes   |
+| team performance, workload     | own row (team managers:   | all     | all   |
+|                                | their team's, by team_id) |         |       |
 | read / add comments on a task  | yes                       | yes     | yes   |
 | edit a comment                 | own (its author only)     | own     | own   |
 | delete a comment               | own                       | yes     | yes   |
@@ -96,6 +98,22 @@ def can_view_user_report(user, subject_id):
 
 def can_view_team_reports(user):
     return sees_all_tasks(user)
+
+
+def can_view_others_workload(user, team_role=None):
+    """The team-performance and workload rows of people other than oneself: managers and admins see everyone's;
+    asked about a team (`team_role` is the user's role in it), the team's managers see its members' rows too."""
+    return sees_all_tasks(user) or team_role == "manager"
+
+
+def workload_rows_clause(user, assignee_column, team_role=None, team_member_ids=None):
+    """SQL over `assignee_column` for the rows `can_view_others_workload` lets `user` see; the two must agree:
+    everyone's, the team's members' (`team_member_ids` selects them; asked about a team), or one's own."""
+    if sees_all_tasks(user):
+        return sa.true()
+    if can_view_others_workload(user, team_role):
+        return assignee_column.in_(team_member_ids)
+    return assignee_column == user.id
 
 
 def can_edit_comment(user, comment):

@@ -2,13 +2,20 @@ from flask import Response
 from flask_jwt_extended import current_user
 
 from finstack.core.schemas import page_of
-from finstack.reports import bp, service
+from finstack.reports import bp, projects, service
 from finstack.reports.schemas import (
+    PROJECT_TABLE_SCHEMAS,
     TEAM_OVERVIEW_CSV_FIELDS,
+    ProjectReportOut,
+    ProjectReportQuery,
     TeamOverviewOut,
     TeamOverviewQuery,
+    TeamPerformanceOut,
+    TeamPerformanceQuery,
     UserProductivityOut,
     UserProductivityQuery,
+    WorkloadOut,
+    WorkloadQuery,
     csv_chunks,
 )
 
@@ -66,3 +73,60 @@ def team_overview(query):
         chunks = csv_chunks(TeamOverviewOut(), [overview], columns=TEAM_OVERVIEW_CSV_FIELDS)
         return _csv_response("team-overview.csv", chunks)
     return overview
+
+
+@bp.get("/project/<uuid:project_id>")
+@bp.auth_required()
+@bp.arguments(ProjectReportQuery, location="query")
+@bp.response(200, ProjectReportOut)
+@bp.alt_response(200, **CSV)
+def project_report(query, project_id):
+    """A project's progress, its tasks by priority and by assignee, and tasks created and closed per week.
+
+    Whoever may read the project (404 otherwise). `format=csv` answers one table of the report, chosen by `table`
+    (`by_assignee`, `by_priority` or `weekly`): a header row with its fields, then its rows.
+    """
+    report = projects.project_report(current_user, project_id, weeks=query["weeks"])
+    if query["format"] == "csv":
+        table = query["table"]
+        return _csv_response(f"project-{table}.csv", csv_chunks(PROJECT_TABLE_SCHEMAS[table](), report[table]))
+    return report
+
+
+@bp.get("/team-performance")
+@bp.auth_required()
+@bp.arguments(TeamPerformanceQuery, location="query")
+@bp.response(200, page_of(TeamPerformanceOut))
+@bp.alt_response(200, **CSV)
+def team_performance(query):
+    """Per assignee: tasks held, completed, in progress, open, cancelled, completion rate and median hours to close.
+
+    Managers and admins see every assignee; members their own row, or with `team_id` of a team they manage its
+    members' rows. `date_from`/`date_to` limit the tasks counted by `date_created`. By name. `format=csv` answers
+    every row, unpaged.
+    """
+    output = query.pop("format")
+    if output == "csv":
+        query.pop("page")
+        query.pop("per_page")
+        rows = projects.team_performance_rows(current_user, **query)
+        return _csv_response("team-performance.csv", csv_chunks(TeamPerformanceOut(), rows))
+    return projects.team_performance(current_user, **query)
+
+
+@bp.get("/workload")
+@bp.auth_required()
+@bp.arguments(WorkloadQuery, location="query")
+@bp.response(200, page_of(WorkloadOut))
+@bp.alt_response(200, **CSV)
+def workload(query):
+    """Per assignee: open and in-progress tasks, by status, by priority, overdue, in all; the busiest first.
+
+    Visible as the team performance is. `format=csv` answers every row, unpaged.
+    """
+    output = query.pop("format")
+    if output == "csv":
+        query.pop("page")
+        query.pop("per_page")
+        return _csv_response("workload.csv", csv_chunks(WorkloadOut(), projects.workload_rows(current_user, **query)))
+    return projects.workload(current_user, **query)

@@ -4,6 +4,8 @@ import io
 from marshmallow import fields, validate
 
 from finstack.core.schemas import BaseSchema, DateRangeQuery, PageQuery
+from finstack.projects.schemas import ProgressOut
+from finstack.reports.projects import DEFAULT_WEEKS, MAX_WEEKS
 from finstack.reports.service import SORTS
 
 FORMATS = ("json", "csv")
@@ -61,6 +63,119 @@ class TeamOverviewOut(BaseSchema):
     average_productivity_score = fields.Float(metadata={"description": "Mean score over active users"})
     top_performers = fields.List(fields.Nested(UserProductivityOut), metadata={"description": "Best first"})
     bottom_performers = fields.List(fields.Nested(UserProductivityOut), metadata={"description": "Worst first"})
+
+
+class ScopeQuery(BaseSchema):
+    project_id = fields.UUID(metadata={"description": "Only this project's tasks (a project you may read)"})
+    team_id = fields.UUID(
+        metadata={
+            "description": "Only the tasks of this team's projects (a team you may read); its managers see its "
+            "members' rows"
+        }
+    )
+
+
+class TeamPerformanceQuery(PageQuery, DateRangeQuery, ScopeQuery):
+    format = _format_field()
+
+
+class WorkloadQuery(PageQuery, ScopeQuery):
+    format = _format_field()
+
+
+PROJECT_TABLES = ("by_assignee", "by_priority", "weekly")
+
+
+class ProjectReportQuery(BaseSchema):
+    weeks = fields.Integer(
+        load_default=DEFAULT_WEEKS,
+        validate=validate.Range(min=1, max=MAX_WEEKS),
+        metadata={"description": "How many weeks `weekly` covers, this one included"},
+    )
+    format = _format_field()
+    table = fields.String(
+        load_default="by_assignee",
+        validate=validate.OneOf(PROJECT_TABLES),
+        metadata={"description": "With `format=csv`: which table of the report the CSV holds"},
+    )
+
+
+class UserRowOut(BaseSchema):
+    user_id = fields.UUID()
+    username = fields.String()
+    full_name = fields.String()
+
+
+class TeamPerformanceOut(UserRowOut):
+    total = fields.Integer(metadata={"description": "Tasks held, whatever their status"})
+    completed = fields.Integer(metadata={"description": "Closed"})
+    in_progress = fields.Integer()
+    open = fields.Integer()
+    cancelled = fields.Integer()
+    completion_rate = fields.Float(metadata={"description": "completed / (total - cancelled), in percent, 1 decimal"})
+    median_hours_to_close = fields.Float(
+        allow_none=True, metadata={"description": "Median of closed_at - date_created over closed tasks; null if none"}
+    )
+
+
+class WorkloadOut(UserRowOut):
+    open = fields.Integer()
+    in_progress = fields.Integer()
+    priority_low = fields.Integer(metadata={"description": "Open or in progress, priority low"})
+    priority_medium = fields.Integer()
+    priority_high = fields.Integer()
+    overdue = fields.Integer(metadata={"description": "Open or in progress, task_time passed"})
+    total_open = fields.Integer(metadata={"description": "Open or in progress"})
+
+
+class ProjectSummaryOut(BaseSchema):
+    id = fields.UUID()
+    key = fields.String()
+    name = fields.String()
+
+
+class PriorityCountsOut(BaseSchema):
+    priority = fields.String()
+    total = fields.Integer()
+    open = fields.Integer()
+    in_progress = fields.Integer()
+    closed = fields.Integer()
+    cancelled = fields.Integer()
+    overdue = fields.Integer()
+
+
+class AssigneeCountsOut(BaseSchema):
+    user_id = fields.UUID(allow_none=True, metadata={"description": "null: the unassigned tasks"})
+    username = fields.String(allow_none=True)
+    full_name = fields.String(allow_none=True)
+    total = fields.Integer()
+    open = fields.Integer()
+    in_progress = fields.Integer()
+    closed = fields.Integer()
+    overdue = fields.Integer()
+
+
+class WeekCountsOut(BaseSchema):
+    week_start = fields.Date(metadata={"description": "The week's Monday (weeks run Monday to Sunday, UTC)"})
+    created = fields.Integer(metadata={"description": "Tasks created that week"})
+    closed = fields.Integer(metadata={"description": "Tasks closed that week (and still closed)"})
+
+
+class ProjectReportOut(BaseSchema):
+    project = fields.Nested(ProjectSummaryOut)
+    progress = fields.Nested(ProgressOut)
+    by_priority = fields.List(fields.Nested(PriorityCountsOut), metadata={"description": "low, medium, high"})
+    by_assignee = fields.List(
+        fields.Nested(AssigneeCountsOut), metadata={"description": "Most tasks first; the unassigned last among ties"}
+    )
+    weekly = fields.List(fields.Nested(WeekCountsOut), metadata={"description": "Oldest week first"})
+
+
+PROJECT_TABLE_SCHEMAS = {
+    "by_assignee": AssigneeCountsOut,
+    "by_priority": PriorityCountsOut,
+    "weekly": WeekCountsOut,
+}
 
 
 TEAM_OVERVIEW_CSV_FIELDS = (
