@@ -1,7 +1,7 @@
 """audit_log_tasks: which tasks each audit entry is about (a task's activity)
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-02
 
 Reviewed by hand: a new table, no change to audit_logs. The backfill links the entries written before it, in three
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
