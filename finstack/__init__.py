@@ -98,6 +98,7 @@ def register_blueprints(app):
         tags,
         tasks,
         teams,
+        tickets,
         users,
     )
     from finstack.core import health
@@ -117,6 +118,7 @@ def register_blueprints(app):
         teams,
         projects,
         tags,
+        tickets,
     ):
         api.register_blueprint(module.bp)
 
