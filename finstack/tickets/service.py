@@ -638,8 +638,8 @@ def give_feedback(actor, ticket_id, *, rating, comment=None):
 
 
 def _held(actor, ticket_id):
-    _require_admin(actor)
     ticket, role = _load(actor, ticket_id)
+    _require_admin(actor)
     if ticket.status != "held":
         raise ApiError(409, "Only a held ticket can be released or rejected", {"status": [ticket.status]})
     return ticket, role
