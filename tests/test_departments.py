@@ -1,5 +1,7 @@
 """Helpdesk departments and their agents: who manages them, the defaults every install has, the delete rule."""
 
+import uuid
+
 import sqlalchemy as sa
 
 from finstack.audit.models import AuditLog
@@ -32,6 +34,20 @@ def test_defaults_survive_a_rename(app):
     it.name = "Information Technology"
     db.session.commit()
     tickets.ensure_default_departments()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Department)) == 3
+
+
+def test_a_department_of_the_same_name_is_adopted(client, auth_headers, admin):
+    made = create_department(client, auth_headers(admin), name="triage")
+    assert tickets.triage_department().id == uuid.UUID(made["id"])
+    tickets.ensure_default_departments()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Department)) == 3
+
+
+def test_the_first_ticket_brings_the_default_departments_back(client, auth_headers, member):
+    """No department exists (tests start empty): the first ticket creates the defaults and lands in Triage."""
+    ticket = client.post("/api/tickets", json=TICKET, headers=auth_headers(member))
+    assert ticket.status_code == 201 and ticket.json["department"]["name"] == "Triage"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Department)) == 3
 
 

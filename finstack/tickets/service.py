@@ -65,23 +65,40 @@ def _insert_ignoring_conflicts(model):
 # --- Departments -------------------------------------------------------------------------------------------------
 
 
-def ensure_default_departments():
-    """Create IT, HR and Triage where missing (by `system_key`, whatever they were renamed to); safe to run at once
-    from several processes. `flask setup`, the first start and routing (for Triage) call it."""
+def _add_default_departments():
+    """Insert IT, HR and Triage where missing (by `system_key`, whatever they were renamed to), in the caller's
+    transaction; a concurrent transaction inserting them too makes the conflicting rows no-ops. A department an admin
+    made with the same name (and no key) is adopted instead."""
     existing = set(db.session.scalars(sa.select(Department.system_key).where(Department.system_key.is_not(None))))
-    missing = [dict(values) for values in DEFAULT_DEPARTMENTS if values["system_key"] not in existing]
+    missing = []
+    for values in DEFAULT_DEPARTMENTS:
+        if values["system_key"] in existing:
+            continue
+        adopted = db.session.execute(
+            sa.update(Department)
+            .where(sa.func.lower(Department.name) == values["name"].lower(), Department.system_key.is_(None))
+            .values(system_key=values["system_key"])
+        ).rowcount
+        if not adopted:
+            missing.append(dict(values))
     if missing:
         now = utcnow()
         for values in missing:
             values.update(id=uuid.uuid4(), created_at=now, updated_at=now)
         db.session.execute(_insert_ignoring_conflicts(Department), missing)
-        db.session.commit()
+
+
+def ensure_default_departments():
+    """`flask setup` and the first start: the default departments exist afterwards."""
+    _add_default_departments()
+    db.session.commit()
 
 
 def triage_department():
+    """Routing needs Triage; a database emptied since setup gets it back (with IT and HR) in the routing transaction."""
     department = db.session.scalar(sa.select(Department).where(Department.system_key == TRIAGE))
     if department is None:
-        ensure_default_departments()
+        _add_default_departments()
         department = db.session.scalar(sa.select(Department).where(Department.system_key == TRIAGE))
     return department
 
