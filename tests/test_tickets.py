@@ -494,3 +494,17 @@ def test_concurrent_creates_never_exceed_the_limit(client, auth_headers, member,
     assert statuses == [201, 201, 429, 429, 429], [answer.text for answer in answers]
     count = db.session.scalar(sa.select(sa.func.count()).where(Ticket.requester_id == member.id))
     assert count == 5 and len(created) == 3
+
+
+def test_feedback_given_twice_at_once_counts_once(client, auth_headers, desk, live_server):
+    ticket = file(client, auth_headers, desk.requester)
+    set_status(client, auth_headers, desk.agent, ticket, "resolved")
+    headers = auth_headers(desk.requester)
+    url = f"{live_server.url}/api/tickets/{ticket['id']}/feedback"
+
+    def rate(rating):
+        return lambda: requests.post(url, json={"rating": rating}, headers=headers, timeout=30)
+
+    answers = at_once(rate(2), rate(4))
+    assert sorted(answer.status_code for answer in answers) == [200, 409], [answer.text for answer in answers]
+    assert db.session.scalar(sa.select(sa.func.count()).where(AuditLog.action == "ticket.feedback")) == 1

@@ -198,6 +198,18 @@ def can_work_ticket(user, department_role):
     return user.role == "admin" or department_role is not None
 
 
+def is_requester(user, ticket):
+    """Editing the text, reopening and feedback are the requester's own, whatever their other roles."""
+    return ticket.requester_id == user.id
+
+
+def can_set_ticket_status(user, ticket, department_role, allowed_to):
+    """`allowed_to` is what the transition table says of the move: "staff", "requester" or "anyone" (of the two)."""
+    staff = can_work_ticket(user, department_role)
+    requester = is_requester(user, ticket)
+    return {"staff": staff, "requester": requester, "anyone": staff or requester}[allowed_to]
+
+
 def can_assign_ticket(user, department_role):
     return user.role == "admin" or department_role == "lead"
 

@@ -54,6 +54,11 @@ TRANSITIONS = {
     "held": {},
     "rejected": {},
 }
+STATUS_REFUSALS = {
+    "staff": "Only the department's agents or an admin may set this status",
+    "requester": "Only the ticket's requester may reopen it",
+    "anyone": "Only the requester, the department's agents or an admin may set this status",
+}
 URGENCY_RANK = sa.case({urgency: rank for rank, urgency in enumerate(URGENCIES)}, value=Ticket.urgency)
 
 
@@ -463,9 +468,12 @@ def _shown_to(actor, ticket, role):
     return ticket
 
 
-def _load(actor, ticket_id):
-    """The ticket and the actor's role in its department; 404 to whoever may not read it."""
-    ticket = db.session.get(Ticket, ticket_id)
+def _load(actor, ticket_id, lock=False):
+    """The ticket and the actor's role in its department; 404 to whoever may not read it. `lock=True` (every
+    change): the row is locked first, so concurrent changes check and write one after the other."""
+    if lock:
+        lock_rows(Ticket, [ticket_id])
+    ticket = db.session.get(Ticket, ticket_id, populate_existing=lock)
     role = department_role(ticket.department_id, actor.id) if ticket is not None else None
     if ticket is None or not permissions.can_read_ticket(actor, ticket, role):
         raise ApiError(404, "Ticket not found")
@@ -516,8 +524,8 @@ def list_tickets(actor, *, page, per_page, sort_by, sort_order, mine=False, q=No
 def update_ticket(actor, ticket_id, changes):
     """The requester edits title, description and urgency while the ticket is open (not yet taken by an agent).
     The new text passes the content check or the edit is refused (422)."""
-    ticket, role = _load(actor, ticket_id)
-    permissions.require(ticket.requester_id == actor.id, "Only the ticket's requester may edit it")
+    ticket, role = _load(actor, ticket_id, lock=True)
+    permissions.require(permissions.is_requester(actor, ticket), "Only the ticket's requester may edit it")
     if ticket.status != "open":
         raise ApiError(409, "Only an open ticket can be edited", {"status": [ticket.status]})
     text = {"title": ticket.title, "description": ticket.description, **changes}
@@ -538,7 +546,7 @@ def _reopen_deadline(ticket):
 
 
 def change_status(actor, ticket_id, status):
-    ticket, role = _load(actor, ticket_id)
+    ticket, role = _load(actor, ticket_id, lock=True)
     current = ticket.status
     if status == current:
         return _shown_to(actor, ticket, role)
@@ -547,16 +555,8 @@ def change_status(actor, ticket_id, status):
         raise ApiError(
             409, f"A ticket cannot go from {current} to {status}", {"status": sorted(allowed)}, code="conflict"
         )
-    who = allowed[status]
-    staff = permissions.can_work_ticket(actor, role)
-    requester = ticket.requester_id == actor.id
     permissions.require(
-        (who == "staff" and staff) or (who == "requester" and requester) or (who == "anyone" and (staff or requester)),
-        "Only the department's agents or an admin may set this status"
-        if who == "staff"
-        else "Only the ticket's requester may reopen it"
-        if who == "requester"
-        else "Only the requester, the department's agents or an admin may close it",
+        permissions.can_set_ticket_status(actor, ticket, role, allowed[status]), STATUS_REFUSALS[allowed[status]]
     )
     now = utcnow()
     if status == "in_progress" and ticket.assignee_id is None:
@@ -585,7 +585,7 @@ def _require_active(ticket):
 
 
 def assign(actor, ticket_id, assignee_id):
-    ticket, role = _load(actor, ticket_id)
+    ticket, role = _load(actor, ticket_id, lock=True)
     permissions.require(
         permissions.can_assign_ticket(actor, role), "Only the department's leads or an admin may assign tickets"
     )
@@ -613,7 +613,7 @@ def assign(actor, ticket_id, assignee_id):
 
 def reroute(actor, ticket_id, department_id):
     """Moves an active ticket to another department, where it is assigned by load like a new one."""
-    ticket, role = _load(actor, ticket_id)
+    ticket, role = _load(actor, ticket_id, lock=True)
     permissions.require(
         permissions.can_work_ticket(actor, role), "Only the department's agents or an admin may re-route a ticket"
     )
@@ -642,8 +642,8 @@ def reroute(actor, ticket_id, department_id):
 
 
 def give_feedback(actor, ticket_id, *, rating, comment=None):
-    ticket, role = _load(actor, ticket_id)
-    permissions.require(ticket.requester_id == actor.id, "Only the ticket's requester may rate it")
+    ticket, role = _load(actor, ticket_id, lock=True)
+    permissions.require(permissions.is_requester(actor, ticket), "Only the ticket's requester may rate it")
     if ticket.resolved_at is None or ticket.status not in ("resolved", "closed"):
         raise ApiError(409, "Feedback is given once the ticket is resolved", {"status": [ticket.status]})
     if ticket.feedback_at is not None:
@@ -655,7 +655,7 @@ def give_feedback(actor, ticket_id, *, rating, comment=None):
 
 
 def _held(actor, ticket_id):
-    ticket, role = _load(actor, ticket_id)
+    ticket, role = _load(actor, ticket_id, lock=True)
     _require_admin(actor)
     if ticket.status != "held":
         raise ApiError(409, "Only a held ticket can be released or rejected", {"status": [ticket.status]})
