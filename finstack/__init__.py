@@ -100,6 +100,7 @@ def register_blueprints(app):
         tags,
         tasks,
         teams,
+        tickets,
         users,
     )
     from finstack.core import health
@@ -121,6 +122,7 @@ def register_blueprints(app):
         tags,
         activity,
         dashboard,
+        tickets,
     ):
         api.register_blueprint(module.bp)
 

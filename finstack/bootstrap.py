@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from finstack.errors import ApiError
 from finstack.extensions import db
+from finstack.tickets import service as tickets
+from finstack.tickets.models import Department
 from finstack.users import service as users
 from finstack.users.models import User
 
@@ -45,9 +47,11 @@ def setup_lock():
 
 
 def setup_database(app):
-    """Migrate to head and create the first admin if there are no users; returns the new admin's password or None."""
+    """Migrate to head, create the helpdesk's default departments and the first admin if there are no users;
+    returns the new admin's password or None."""
     with setup_lock():
         upgrade()
+        tickets.ensure_default_departments()
         return ensure_default_admin(app)
 
 
@@ -57,7 +61,10 @@ def prepare_database(app):
     with app.app_context():
         if app.config["AUTO_MIGRATE"]:
             return setup_database(app)
-        if sa.inspect(db.engine).has_table(User.__tablename__):
+        inspector = sa.inspect(db.engine)
+        if inspector.has_table(User.__tablename__):
+            if inspector.has_table(Department.__tablename__):  # an older schema has no helpdesk yet
+                tickets.ensure_default_departments()
             return ensure_default_admin(app)
         log.warning("The database has no tables yet: run `flask setup`")
         return None

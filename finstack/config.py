@@ -215,6 +215,13 @@ SETTINGS = (
     # Partial uploads and stored files no row owns are removed (server start, `flask attachments clean`) once older
     # than this: younger ones may be uploads still arriving or between their move and their commit.
     Setting("UPLOAD_CLEANUP_AGE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
+    # Helpdesk: a requester may reopen a resolved or closed ticket this many days after its resolution; creates at
+    # most TICKETS_PER_DAY tickets in any 24 hours (agents and admins are exempt). The router and the content check
+    # are chosen by name, so a model-backed one can be plugged in later.
+    Setting("TICKET_REOPEN_DAYS", _whole(0), "a whole number of days (0 or more)", 7),
+    Setting("TICKETS_PER_DAY", _whole(1), "a whole number of tickets (1 or more)", 5),
+    Setting("TICKET_ROUTER", _choice("keywords"), "keywords", "keywords"),
+    Setting("TICKET_CONTENT_CHECK", _choice("heuristics"), "heuristics", "heuristics"),
     Setting("REQUEST_READ_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 30),
     Setting("REQUEST_HEADER_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 5),
     Setting(

@@ -180,3 +180,64 @@ def visible_projects_clause(user, project_model, member_project_ids):
     if sees_all_tasks(user):
         return sa.true()
     return sa.or_(project_model.visibility == "open", project_model.id.in_(member_project_ids))
+
+
+# --- Helpdesk -----------------------------------------------------------------------------------------------
+# `department_role` is the user's role in the ticket's (or the listed) department: "agent", "lead" or None;
+# `agent_departments` selects the ids of the departments the user works in. The services compute both in SQL.
+#
+# | action                                             | requester | agent of another dept | agent | lead | admin |
+# |----------------------------------------------------|-----------|-----------------------|-------|------|-------|
+# | read a ticket (others: 404), its list              | own       | no                    | yes   | yes  | yes   |
+# | see the routing decision and its reason            | no        | no                    | yes   | yes  | yes   |
+# | edit title/description/urgency (while open)        | own       | no                    | no    | no   | no    |
+# | change the status (working statuses)               | no        | no                    | yes   | yes  | yes   |
+# | close a resolved ticket, reopen within the window  | own       | no                    | no    | no   | no    |
+# | assign                                             | no        | no                    | no    | yes  | yes   |
+# | re-route to another department                     | no        | no                    | yes   | yes  | yes   |
+# | give feedback (once, resolved or closed)           | own       | no                    | no    | no   | no    |
+# | list a department's agents                         | no        | no                    | yes   | yes  | yes   |
+# | departments, agents, routing rules, blocked terms, release or reject held tickets | no | no | no | no | yes |
+
+
+def can_administer_helpdesk(user):
+    return user.role == "admin"
+
+
+def can_read_ticket(user, ticket, department_role):
+    return user.role == "admin" or ticket.requester_id == user.id or department_role is not None
+
+
+def readable_tickets_clause(user, ticket_model, agent_departments):
+    """SQL for the tickets `can_read_ticket` lets `user` read; the two must agree."""
+    if user.role == "admin":
+        return sa.true()
+    return sa.or_(ticket_model.requester_id == user.id, ticket_model.department_id.in_(agent_departments))
+
+
+def can_see_routing(user, department_role):
+    return user.role == "admin" or department_role is not None
+
+
+def can_work_ticket(user, department_role):
+    return user.role == "admin" or department_role is not None
+
+
+def is_requester(user, ticket):
+    """Editing the text, reopening and feedback are the requester's own, whatever their other roles."""
+    return ticket.requester_id == user.id
+
+
+def can_set_ticket_status(user, ticket, department_role, allowed_to):
+    """`allowed_to` is what the transition table says of the move: "staff", "requester" or "anyone" (of the two)."""
+    staff = can_work_ticket(user, department_role)
+    requester = is_requester(user, ticket)
+    return {"staff": staff, "requester": requester, "anyone": staff or requester}[allowed_to]
+
+
+def can_assign_ticket(user, department_role):
+    return user.role == "admin" or department_role == "lead"
+
+
+def can_list_department_agents(user, department_role):
+    return user.role == "admin" or department_role is not None

@@ -1,0 +1,10 @@
+from finstack.core.blueprint import ApiBlueprint
+
+bp = ApiBlueprint(
+    "helpdesk",
+    __name__,
+    url_prefix="/api",
+    description="Helpdesk: departments and agents, tickets, routing rules, blocked terms",
+)
+
+from finstack.tickets import routes  # noqa: E402,F401 - routes attach themselves to bp

@@ -1,0 +1,120 @@
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from finstack.core.db_types import UTCDateTime
+from finstack.core.time import utcnow
+from finstack.extensions import db
+
+AGENT_ROLES = ("agent", "lead")
+URGENCIES = ("low", "medium", "high", "critical")
+# `held`: flagged by the content check, waiting for an admin to release (route) or reject it.
+STATUSES = ("held", "rejected", "open", "assigned", "in_progress", "waiting_on_requester", "resolved", "closed")
+# Statuses that count towards an agent's load and keep a ticket in its department's queue.
+ACTIVE_STATUSES = ("open", "assigned", "in_progress", "waiting_on_requester")
+# The departments every install has; `system_key` finds them whatever admins rename them to.
+TRIAGE = "triage"
+
+
+class Department(db.Model):
+    __tablename__ = "departments"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    system_key: Mapped[str | None] = mapped_column(sa.String(16), unique=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DepartmentAgent(db.Model):
+    __tablename__ = "department_agents"
+    __table_args__ = (sa.CheckConstraint(sa.column("role").in_(AGENT_ROLES), name="role"),)
+
+    department_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(16), default="agent")
+    added_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    # Round robin among agents with equally few open tickets: the one assigned longest ago (never: first).
+    last_assigned_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    user = relationship("User", lazy="joined", innerjoin=True)
+
+
+class RoutingRule(db.Model):
+    __tablename__ = "routing_rules"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    department_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("departments.id", ondelete="CASCADE"), index=True
+    )
+    keywords: Mapped[list] = mapped_column(sa.JSON, default=list)
+    category: Mapped[str | None] = mapped_column(sa.String(50))
+    priority: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class BlockedTerm(db.Model):
+    __tablename__ = "blocked_terms"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    term: Mapped[str] = mapped_column(sa.String(100), unique=True)  # stored lower-cased
+    created_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TicketCounter(db.Model):
+    """The last ticket number given; incremented in one UPDATE … RETURNING, which both databases serialise."""
+
+    __tablename__ = "ticket_counters"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class Ticket(db.Model):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("status").in_(STATUSES), name="status"),
+        sa.CheckConstraint(sa.column("urgency").in_(URGENCIES), name="urgency"),
+        sa.CheckConstraint("feedback_rating IS NULL OR feedback_rating BETWEEN 1 AND 5", name="feedback_rating"),
+        sa.Index("ix_tickets_requester_id_created_at", "requester_id", "created_at"),
+        sa.Index("ix_tickets_department_id_status", "department_id", "status"),
+        sa.Index("ix_tickets_assignee_id_status", "assignee_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    number: Mapped[int] = mapped_column(sa.Integer, unique=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text)
+    urgency: Mapped[str] = mapped_column(sa.String(16))
+    category: Mapped[str | None] = mapped_column(sa.String(50))
+    status: Mapped[str] = mapped_column(sa.String(24))
+    requester_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    department_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("departments.id"))
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    # The router's decision and why (`department`, `assignee`: reasons in words, plus the rule and terms matched).
+    routing: Mapped[dict | None] = mapped_column(sa.JSON)
+    misuse_flag: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    misuse_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+    feedback_rating: Mapped[int | None] = mapped_column(sa.Integer)
+    feedback_comment: Mapped[str | None] = mapped_column(sa.Text)
+    feedback_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    requester = relationship("User", foreign_keys=[requester_id], lazy="joined", innerjoin=True)
+    assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")
+    department = relationship(Department, lazy="joined")
+
+    @property
+    def reference(self):
+        return f"TKT-{self.number:06d}"

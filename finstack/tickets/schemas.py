@@ -1,0 +1,220 @@
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
+from finstack.tickets.models import AGENT_ROLES, STATUSES, URGENCIES
+from finstack.users.schemas import UserBrief
+
+NAME = validate.And(validate.Length(min=1, max=100), NotBlank())
+DESCRIPTION = validate.Length(max=2000)
+CATEGORY = validate.And(validate.Length(min=1, max=50), NotBlank())
+TITLE = validate.And(validate.Length(min=5, max=200), NotBlank())
+TICKET_DESCRIPTION = validate.And(validate.Length(min=10, max=5000), NotBlank())
+KEYWORD = validate.And(validate.Length(min=1, max=100), NotBlank())
+MAX_KEYWORDS = 50
+TICKET_STATUS = validate.OneOf(STATUSES)
+
+
+class Stripped(BaseSchema):
+    """Text fields are stored without surrounding whitespace (length is checked on what was sent)."""
+
+    @post_load
+    def _strip(self, data, **kwargs):
+        return {key: value.strip() if isinstance(value, str) else value for key, value in data.items()}
+
+
+class DepartmentOut(BaseSchema):
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    description = fields.String(required=True, allow_none=True)
+    system_key = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "`it`, `hr`, `triage` for the departments every install has; else null"},
+    )
+    created_at = AwareDateTime(required=True)
+    updated_at = AwareDateTime(required=True)
+
+
+class DepartmentCreate(Stripped):
+    name = fields.String(required=True, validate=NAME)
+    description = fields.String(allow_none=True, validate=DESCRIPTION, load_default=None)
+
+
+class DepartmentUpdate(Stripped):
+    name = fields.String(validate=NAME)
+    description = fields.String(allow_none=True, validate=DESCRIPTION)
+
+    @validates_schema
+    def _something_to_change(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
+class DepartmentBrief(BaseSchema):
+    id = fields.UUID()
+    name = fields.String()
+
+
+class AgentOut(BaseSchema):
+    user_id = fields.UUID(required=True)
+    user = fields.Nested(UserBrief, required=True)
+    role = fields.String(required=True)
+    added_at = AwareDateTime(required=True)
+    last_assigned_at = AwareDateTime(required=True, allow_none=True)
+
+
+class AgentCreate(BaseSchema):
+    user_id = fields.UUID(required=True)
+    role = fields.String(validate=validate.OneOf(AGENT_ROLES), load_default="agent")
+
+
+class Keywords(fields.List):
+    """Keywords and phrases, matched as whole words whatever their case: stored case-folded, without duplicates."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.String(validate=KEYWORD), validate=validate.Length(max=MAX_KEYWORDS), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        keywords = super()._deserialize(value, attr, data, **kwargs)
+        return list(dict.fromkeys(" ".join(keyword.casefold().split()) for keyword in keywords))
+
+
+class RoutingRuleOut(BaseSchema):
+    id = fields.UUID(required=True)
+    department_id = fields.UUID(required=True)
+    keywords = fields.List(fields.String(), required=True)
+    category = fields.String(required=True, allow_none=True)
+    priority = fields.Integer(required=True, metadata={"description": "Breaks ties between equally good matches"})
+    created_at = AwareDateTime(required=True)
+    updated_at = AwareDateTime(required=True)
+
+
+class RoutingRuleCreate(Stripped):
+    department_id = fields.UUID(required=True)
+    keywords = Keywords(load_default=list)
+    category = fields.String(allow_none=True, validate=CATEGORY, load_default=None)
+    priority = fields.Integer(load_default=0, validate=validate.Range(min=-1000, max=1000))
+
+    @validates_schema
+    def _keywords_or_category(self, data, **kwargs):
+        if not data.get("keywords") and not data.get("category"):
+            raise ValidationError("A rule needs keywords or a category.")
+
+
+class RoutingRuleUpdate(Stripped):
+    department_id = fields.UUID()
+    keywords = Keywords()
+    category = fields.String(allow_none=True, validate=CATEGORY)
+    priority = fields.Integer(validate=validate.Range(min=-1000, max=1000))
+
+    @validates_schema
+    def _something_to_change(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
+class RoutingRuleQuery(PageQuery):
+    department_id = fields.UUID()
+
+
+class BlockedTermOut(BaseSchema):
+    id = fields.UUID(required=True)
+    term = fields.String(required=True)
+    created_by = fields.UUID(required=True, allow_none=True)
+    created_at = AwareDateTime(required=True)
+
+
+class BlockedTermCreate(BaseSchema):
+    term = fields.String(required=True, validate=KEYWORD)
+
+    @post_load
+    def _fold(self, data, **kwargs):
+        return {"term": " ".join(data["term"].casefold().split())}
+
+
+class TicketOut(BaseSchema):
+    id = fields.UUID(required=True)
+    number = fields.String(required=True, attribute="reference", metadata={"description": "Such as TKT-000123"})
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    urgency = fields.String(required=True)
+    category = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True)
+    requester = fields.Nested(UserBrief, required=True)
+    department = fields.Nested(DepartmentBrief, required=True, allow_none=True)
+    assignee = fields.Nested(UserBrief, required=True, allow_none=True)
+    routing = fields.Dict(
+        required=True,
+        allow_none=True,
+        attribute="visible_routing",
+        metadata={
+            "description": "For the department's agents and admins (null for others): `department` and `assignee`"
+            " say why, with `rule_id`, `matched` (keywords), `router`"
+        },
+    )
+    misuse_flag = fields.Boolean(required=True)
+    misuse_reasons = fields.List(
+        fields.String(),
+        required=True,
+        allow_none=True,
+        attribute="visible_misuse_reasons",
+        metadata={"description": "What the content check found; for the department's agents and admins"},
+    )
+    feedback_rating = fields.Integer(required=True, allow_none=True)
+    feedback_comment = fields.String(required=True, allow_none=True)
+    feedback_at = AwareDateTime(required=True, allow_none=True)
+    resolved_at = AwareDateTime(required=True, allow_none=True)
+    closed_at = AwareDateTime(required=True, allow_none=True)
+    created_at = AwareDateTime(required=True)
+    updated_at = AwareDateTime(required=True)
+
+
+class TicketCreate(Stripped):
+    title = fields.String(required=True, validate=TITLE)
+    description = fields.String(required=True, validate=TICKET_DESCRIPTION)
+    urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
+    category = fields.String(allow_none=True, validate=CATEGORY, load_default=None)
+
+
+class TicketUpdate(Stripped):
+    title = fields.String(validate=TITLE)
+    description = fields.String(validate=TICKET_DESCRIPTION)
+    urgency = fields.String(validate=validate.OneOf(URGENCIES))
+
+    @validates_schema
+    def _something_to_change(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
+class TicketListQuery(PageQuery):
+    status = fields.String(validate=TICKET_STATUS, metadata={"description": "`held`: the review queue (admins)"})
+    department_id = fields.UUID()
+    assignee_id = fields.UUID()
+    urgency = fields.String(validate=validate.OneOf(URGENCIES))
+    mine = fields.Boolean(load_default=False, metadata={"description": "Only the tickets I asked for"})
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "In title or description (a literal substring, any case), or a number TKT-000123"},
+    )
+    sort_by = fields.String(
+        validate=validate.OneOf(("created_at", "updated_at", "number", "urgency", "status")), load_default="created_at"
+    )
+    sort_order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="desc")
+
+
+class TicketStatusChange(BaseSchema):
+    status = fields.String(required=True, validate=TICKET_STATUS)
+
+
+class TicketAssign(BaseSchema):
+    assignee_id = fields.UUID(required=True)
+
+
+class TicketReroute(BaseSchema):
+    department_id = fields.UUID(required=True)
+
+
+class FeedbackIn(BaseSchema):
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=2000), load_default=None)
