@@ -15,7 +15,8 @@ def _count_where(condition):
 
 def dashboard(actor, limit):
     sees_all = permissions.sees_all_tasks(actor)
-    scope = [] if sees_all else [permissions.own_tasks_clause(actor, Task)]
+    own = [permissions.own_tasks_clause(actor, Task), permissions.readable_tasks_clause(actor, Task)]
+    scope = [] if sees_all else own
     summary = db.session.execute(
         sa.select(
             sa.func.count().label("total_tasks"),

@@ -32,14 +32,14 @@ def create_task(data):
 @bp.response(200, page_of(TaskOut))
 def list_tasks(query):
     """Filter, sort and page tasks. Text filters are case-insensitive literal substrings."""
-    return service.list_tasks(query)
+    return service.list_tasks(current_user, query)
 
 
 @bp.get("/<uuid:task_id>")
 @bp.auth_required()
 @bp.response(200, TaskOut)
 def get_task(task_id):
-    return service.get_task(task_id)
+    return service.get_readable_task(current_user, task_id)
 
 
 @bp.put("/<uuid:task_id>")
