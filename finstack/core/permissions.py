@@ -1,23 +1,25 @@
 """Who may do what. Routes, sockets and the CLI ask these functions; nothing else decides.
 
+Global roles, for tasks with no project (a project's tasks: see the second matrix below):
+
 | action                         | member                    | manager | admin |
 |--------------------------------|---------------------------|---------|-------|
-| read any task                  | yes                       | yes     | yes   |
+| read a task                    | yes (private projects: members only) | yes | yes |
 | read / post in a task's chat   | yes (whoever reads it)    | yes     | yes   |
 | create a task, assign anyone   | yes, but not to an admin  | yes     | yes   |
 | update / change status         | creator or assignee       | yes     | yes   |
 | delete                         | creator                   | yes     | yes   |
 | bulk delete                    | no                        | yes     | yes   |
-| dashboard scope                | own (created or assigned) | all     | all   |
+| dashboard scope                | own (created or assigned) and readable | all | all |
 | read the audit log             | no                        | yes     | yes   |
 | view any account               | no                        | yes     | yes   |
 | create/change/(de)activate users, reset passwords | no     | no      | yes   |
-| productivity report (users)    | own row only              | all     | all   |
+| productivity report (users)    | own row only (readable tasks) | all | all   |
 | team overview report           | no                        | yes     | yes   |
-| read / add comments on a task  | yes                       | yes     | yes   |
+| read / add comments on a task  | whoever reads the task    | yes     | yes   |
 | edit a comment                 | own (its author only)     | own     | own   |
 | delete a comment               | own                       | yes     | yes   |
-| list / download / attach files | yes                       | yes     | yes   |
+| list / download / attach files | whoever reads the task    | yes     | yes   |
 | delete an attachment           | own (its uploader)        | yes     | yes   |
 """
 
@@ -188,6 +190,11 @@ def can_delete_attachment(user, attachment):
 # |   (outsiders of a private project: 404)  |       |                |                      |        |        |
 # | change a project, its members; delete it | yes   | yes            | yes                  | no     | no     |
 # | put a task in a project                  | yes   | yes            | yes                  | yes    | no     |
+# | read its tasks (comments, files, chat)   | yes   | yes            | yes                  | yes    | yes    |
+# |   (outsiders: open project yes, private project 404)                                                       |
+# | edit / change status of / move its tasks | yes   | yes            | any                  | own or held | no |
+# | delete its tasks                         | yes   | yes            | any                  | own (created) | no |
+# |   (outsiders, even a task's creator or assignee: no)                                                       |
 
 
 def can_create_team(user):
