@@ -91,30 +91,30 @@ def can_assign_to(user, assignee):
     return sees_all_tasks(user) or assignee.role != "admin"
 
 
-def can_edit_task(user, task):
-    """Update, change status, move. In a project the project role decides: its managers edit any of its tasks,
-    its members the ones they created or hold, viewers (and non-members) none. `editable_tasks_clause` agrees."""
+def _project_role_allows(user, task, own):
     if sees_all_tasks(user):
         return True
-    own = user.id in (task.created_by, task.contact_person_id)
     if task.project_id is None:
         return own
     role = _access().role_in_project(task.project_id, user.id)
     return role == "manager" or (role == "member" and own)
+
+
+def can_edit_task(user, task):
+    """Update, change status, move. In a project the project role decides: its managers edit any of its tasks,
+    its members the ones they created or hold, viewers (and non-members) none. `editable_tasks_clause` agrees."""
+    return _project_role_allows(user, task, user.id in (task.created_by, task.contact_person_id))
 
 
 def can_delete_task(user, task):
     """As `can_edit_task`, but a member deletes only the tasks they created. `deletable_tasks_clause` agrees."""
-    if sees_all_tasks(user):
-        return True
-    own = user.id == task.created_by
-    if task.project_id is None:
-        return own
-    role = _access().role_in_project(task.project_id, user.id)
-    return role == "manager" or (role == "member" and own)
+    return _project_role_allows(user, task, user.id == task.created_by)
 
 
 def _project_role_clause(user, task_model, own):
+    """SQL twin of `_project_role_allows`."""
+    if sees_all_tasks(user):
+        return sa.true()
     access = _access()
     return sa.or_(
         sa.and_(task_model.project_id.is_(None), own),
@@ -125,15 +125,11 @@ def _project_role_clause(user, task_model, own):
 
 def editable_tasks_clause(user, task_model):
     """SQL for the tasks `can_edit_task` lets `user` change (bulk operations)."""
-    if sees_all_tasks(user):
-        return sa.true()
     return _project_role_clause(user, task_model, own_tasks_clause(user, task_model))
 
 
 def deletable_tasks_clause(user, task_model):
     """SQL for the tasks `can_delete_task` lets `user` delete."""
-    if sees_all_tasks(user):
-        return sa.true()
     return _project_role_clause(user, task_model, task_model.created_by == user.id)
 
 
