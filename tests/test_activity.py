@@ -135,7 +135,6 @@ def test_missing_and_trashed_tasks_are_404(client, auth_headers, people, history
     assert response.json["code"] == "not_found"
 
 
-@pytest.mark.xfail(strict=True, reason="tasks of private projects become unreadable to outsiders in permissions.py")
 def test_outsider_of_a_private_project_gets_404(client, auth_headers, people, make_user):
     headers = auth_headers(people["manager"])
     secret = {"name": "Secret", "key": "SEC", "visibility": "private"}

@@ -291,14 +291,7 @@ MOVERS = [
     ("staff", 200),  # its assignee
     ("peer", 403),  # a project member, neither
     ("viewer", 403),
-    pytest.param(
-        "lead",
-        200,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="project managers edit any project task once permissions.can_edit_task knows project roles",
-        ),
-    ),
+    ("lead", 200),  # a project manager
 ]
 
 

@@ -219,7 +219,7 @@ def test_thread_access_follows_can_read_task(api, alice, bob, monkeypatch):
     conversation_id = api(alice, "GET", f"/api/chat/tasks/{task_id}/conversation").json["id"]
     monkeypatch.setattr(permissions, "can_read_task", lambda user, task: user.id == alice.id)
 
-    assert api(bob, "GET", f"/api/chat/tasks/{task_id}/conversation").status_code == 403
+    assert api(bob, "GET", f"/api/chat/tasks/{task_id}/conversation").status_code == 404
     assert api(bob, "GET", f"/api/chat/conversations/{conversation_id}").status_code == 404
     refused = api(bob, "POST", f"/api/chat/conversations/{conversation_id}/messages", json={"content": "hi"})
     assert refused.status_code == 404

@@ -261,20 +261,6 @@ def test_join_task_for_an_unknown_task_is_refused(member, socket_client):
     assert ack == {"error": "Task not found", "code": "not_found", "details": {}}
 
 
-def test_join_task_is_refused_when_the_user_may_not_read_the_task(admin, member, socket_client, monkeypatch):
-    from finstack.core import permissions
-
-    task = make_task(admin)
-    monkeypatch.setattr(permissions, "can_read_task", lambda user, task: user.role == "admin")
-    sock = socket_client(member)
-    assert sock.call("join_task", {"task_id": str(task.id)}, timeout=5)["error"] == "You may not read this task"
-    db.session.refresh(task)
-    task_events.task_updated(task)
-    db.session.commit()
-    time.sleep(QUIET)
-    assert sock.events("task_updated") == []
-
-
 def test_task_events_reach_creator_assignee_and_task_room_once_each(
     app, admin, member, manager, make_user, socket_client
 ):

@@ -4,9 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from finstack.audit.models import AuditLog, AuditLogTask
-from finstack.core import permissions
 from finstack.core.pagination import paginate
-from finstack.errors import ApiError
 from finstack.tasks import service as tasks
 
 
@@ -25,9 +23,7 @@ def _item(entry):
 
 
 def task_activity(actor, task_id, *, page, per_page):
-    task = tasks.get_task(task_id)
-    if task.deleted_at is not None or not permissions.can_read_task(actor, task):
-        raise ApiError(404, "Task not found")
+    task = tasks.get_readable_task(actor, task_id)
     links = sa.select(AuditLogTask.audit_id).where(AuditLogTask.task_id == task.id)
     statement = (
         sa.select(AuditLog)

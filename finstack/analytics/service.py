@@ -15,7 +15,8 @@ def _count_where(condition):
 
 def dashboard(actor, limit):
     sees_all = permissions.sees_all_tasks(actor)
-    scope = [Task.live()] if sees_all else [Task.live(), permissions.own_tasks_clause(actor, Task)]
+    own = [permissions.own_tasks_clause(actor, Task), permissions.readable_tasks_clause(actor, Task)]
+    scope = [Task.live()] if sees_all else [Task.live(), *own]
     summary = db.session.execute(
         sa.select(
             sa.func.count().label("total_tasks"),

@@ -12,7 +12,7 @@ from finstack.core.schemas import page_of
 @bp.response(200, page_of(AttachmentOut))
 def list_attachments(query, task_id):
     """The task's attachments, in upload order."""
-    return service.list_attachments(task_id, **query)
+    return service.list_attachments(current_user, task_id, **query)
 
 
 @bp.post("/<uuid:task_id>/attachments")
@@ -29,7 +29,7 @@ def upload_attachment(files, task_id):
 @bp.doc(responses={"200": {"description": "The file, with its stored type", "content": filetypes.DOWNLOAD_CONTENT}})
 def download_attachment(task_id, attachment_id):
     """Stream the file, with `Content-Disposition: attachment` and its sanitised name."""
-    attachment = service.get_attachment(task_id, attachment_id)
+    attachment = service.get_attachment(current_user, task_id, attachment_id)
     response = send_from_directory(
         service.upload_folder(),
         attachment.stored_name,

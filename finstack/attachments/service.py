@@ -111,9 +111,9 @@ def remove_files_after_commit(folder, stored_names):
         after_commit(remove)
 
 
-def list_attachments(task_id, *, page, per_page):
+def list_attachments(actor, task_id, *, page, per_page):
     """A task's attachments in upload order."""
-    task = tasks.get_task(task_id)
+    task = tasks.get_readable_task(actor, task_id)
     statement = (
         sa.select(Attachment).where(Attachment.task_id == task.id).order_by(Attachment.created_at, Attachment.id)
     )
@@ -125,9 +125,10 @@ def list_attachments(task_id, *, page, per_page):
     )
 
 
-def get_attachment(task_id, attachment_id):
-    """The task's attachment, or 404 when the task, the attachment, or the pair does not exist."""
-    task = tasks.get_task(task_id)
+def get_attachment(actor, task_id, attachment_id):
+    """The task's attachment, or 404 when the task (or the actor's right to read it), the attachment, or the pair
+    does not exist."""
+    task = tasks.get_readable_task(actor, task_id)
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None or attachment.task_id != task.id:
         raise ApiError(404, "Attachment not found")
@@ -176,7 +177,7 @@ def receive_upload(upload, folder):
 
 def add_attachment(actor, task_id, upload):
     """Store `upload` (a werkzeug FileStorage) on the task; see the module docstring for the guarantees."""
-    task = tasks.get_task(task_id)
+    task = tasks.get_readable_task(actor, task_id)
     try:
         with receive_upload(upload, upload_folder()) as stored:
             attachment = Attachment(
@@ -227,7 +228,7 @@ def _task_exists(task_id):
 
 
 def delete_attachment(actor, task_id, attachment_id):
-    attachment = get_attachment(task_id, attachment_id)
+    attachment = get_attachment(actor, task_id, attachment_id)
     permissions.require(
         permissions.can_delete_attachment(actor, attachment),
         "Only the uploader, a manager or an admin may delete an attachment",

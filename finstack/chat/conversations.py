@@ -412,9 +412,7 @@ def get_or_create_task_conversation(task_id):
 
 
 def task_conversation_view(user, task_id):
-    task = tasks.get_task(task_id)
-    if not permissions.can_read_task(user, task):
-        raise ApiError(403, "You may not read this task")
+    task = tasks.get_readable_task(user, task_id)
     conversation = get_or_create_task_conversation(task.id)
     follow_thread(user, conversation)
     return conversation_view(user, conversation.id)

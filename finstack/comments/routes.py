@@ -11,7 +11,7 @@ from finstack.core.schemas import page_of
 @bp.response(200, page_of(CommentOut))
 def list_comments(query, task_id):
     """The task's comments, oldest first."""
-    return service.list_comments(task_id, **query)
+    return service.list_comments(current_user, task_id, **query)
 
 
 @bp.post("/<uuid:task_id>/comments")

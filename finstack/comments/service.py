@@ -81,18 +81,19 @@ def _mention_drafts(actor, task, comment, user_ids):
     ]
 
 
-def _get_comment(task_id, comment_id):
-    """The task's comment, or 404 when the task, the comment, or the pair does not exist."""
-    task = tasks.get_task(task_id)
+def _get_comment(actor, task_id, comment_id):
+    """The task's comment, or 404 when the task (or the actor's right to read it), the comment, or the pair does
+    not exist."""
+    task = tasks.get_readable_task(actor, task_id)
     comment = db.session.get(Comment, comment_id)
     if comment is None or comment.task_id != task.id:
         raise ApiError(404, "Comment not found")
     return task, comment
 
 
-def list_comments(task_id, *, page, per_page):
+def list_comments(actor, task_id, *, page, per_page):
     """A task's thread, oldest first."""
-    task = tasks.get_task(task_id)
+    task = tasks.get_readable_task(actor, task_id)
     statement = sa.select(Comment).where(Comment.task_id == task.id).order_by(Comment.created_at, Comment.id)
     return paginate(
         statement,
@@ -103,7 +104,7 @@ def list_comments(task_id, *, page, per_page):
 
 
 def create_comment(actor, task_id, content):
-    task = tasks.get_task(task_id)
+    task = tasks.get_readable_task(actor, task_id)
     comment = Comment(task_id=task.id, author_id=actor.id, content=content)
     db.session.add(comment)
     db.session.flush()
@@ -131,7 +132,7 @@ def create_comment(actor, task_id, content):
 
 def update_comment(actor, task_id, comment_id, content):
     """The author rewrites their comment; people it mentions for the first time are notified."""
-    task, comment = _get_comment(task_id, comment_id)
+    task, comment = _get_comment(actor, task_id, comment_id)
     permissions.require(permissions.can_edit_comment(actor, comment), "Only the comment's author may edit it")
     if content == comment.content:
         return comment
@@ -149,7 +150,7 @@ def update_comment(actor, task_id, comment_id, content):
 
 
 def delete_comment(actor, task_id, comment_id):
-    task, comment = _get_comment(task_id, comment_id)
+    task, comment = _get_comment(actor, task_id, comment_id)
     permissions.require(
         permissions.can_delete_comment(actor, comment),
         "Only the comment's author, a manager or an admin may delete it",

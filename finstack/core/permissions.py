@@ -1,26 +1,28 @@
 """Who may do what. Routes, sockets and the CLI ask these functions; nothing else decides.
 
+Global roles, for tasks with no project (a project's tasks: see the second matrix below):
+
 | action                         | member                    | manager | admin |
 |--------------------------------|---------------------------|---------|-------|
-| read any task                  | yes                       | yes     | yes   |
+| read a task                    | yes (private projects: members only) | yes | yes |
 | read / post in a task's chat   | yes (whoever reads it)    | yes     | yes   |
 | create a task, assign anyone   | yes, but not to an admin  | yes     | yes   |
 | update / change status         | creator or assignee       | yes     | yes   |
 | delete (to the trash), restore | creator                   | yes     | yes   |
 | see a task in the trash        | creator (if readable)     | yes     | yes   |
 | bulk delete                    | no                        | yes     | yes   |
-| dashboard scope                | own (created or assigned) | all     | all   |
+| dashboard scope                | own (created or assigned) and readable | all | all |
 | read the audit log             | no                        | yes     | yes   |
 | view any account               | no                        | yes     | yes   |
 | create/change/(de)activate users, reset passwords | no     | no      | yes   |
-| productivity report (users)    | own row only              | all     | all   |
+| productivity report (users)    | own row only (readable tasks) | all | all   |
 | team overview report           | no                        | yes     | yes   |
 | team performance, workload     | own row (team managers:   | all     | all   |
 |                                | their team's, by team_id) |         |       |
-| read / add comments on a task  | yes                       | yes     | yes   |
+| read / add comments on a task  | whoever reads the task    | yes     | yes   |
 | edit a comment                 | own (its author only)     | own     | own   |
 | delete a comment               | own                       | yes     | yes   |
-| list / download / attach files | yes                       | yes     | yes   |
+| list / download / attach files | whoever reads the task    | yes     | yes   |
 | delete an attachment           | own (its uploader)        | yes     | yes   |
 """
 
@@ -39,20 +41,52 @@ def sees_all_tasks(user):
     return user.role in ("admin", "manager")
 
 
+def _access():
+    from finstack.projects import access  # the projects package imports this module: import when needed
+
+    return access
+
+
 def can_read_task(user, task):
-    """Every authenticated user reads every task (the 003 contract). A function, so the rule can tighten later:
-    task chat threads (their members are exactly the task's readers) and `join_task` ask it."""
-    return user is not None and user.is_active
+    """THE rule for reading a task (and its comments, files, chat thread, events, notifications): an active user
+    reads a task with no project, any task if a global manager or admin, and a project's task if the project is
+    open or they are a member of it (explicitly or through its team). At most one query.
+    `readable_tasks_clause` and `task_readers_clause` say the same in SQL."""
+    if user is None or not user.is_active:
+        return False
+    if task.project_id is None or sees_all_tasks(user):
+        return True
+    return _access().readable_by_member(task.project_id, user.id)
 
 
 def task_readers_clause(user_model, task):
     """SQL over `user_model` for the users `can_read_task` lets read `task`; the two must agree."""
-    return user_model.is_active.is_(True)
+    active = user_model.is_active.is_(True)
+    if task.project_id is None:
+        return active
+    access = _access()
+    return sa.and_(
+        active,
+        sa.or_(
+            user_model.role.in_(("admin", "manager")),
+            access.is_open(task.project_id),
+            user_model.id.in_(access.project_member_ids(task.project_id)),
+        ),
+    )
 
 
 def readable_tasks_clause(user, task_model):
-    """SQL for the tasks `can_read_task` lets `user` read; the two must agree (today: every task, if active)."""
-    return sa.true() if user is not None and user.is_active else sa.false()
+    """SQL for the tasks `can_read_task` lets `user` read; the two must agree."""
+    if user is None or not user.is_active:
+        return sa.false()
+    if sees_all_tasks(user):
+        return sa.true()
+    access = _access()
+    return sa.or_(
+        task_model.project_id.is_(None),
+        task_model.project_id.in_(access.open_project_ids()),
+        task_model.project_id.in_(access.member_project_ids(user.id)),
+    )
 
 
 def can_assign_to(user, assignee):
@@ -60,19 +94,47 @@ def can_assign_to(user, assignee):
     return sees_all_tasks(user) or assignee.role != "admin"
 
 
+def _project_role_allows(user, task, own):
+    if sees_all_tasks(user):
+        return True
+    if task.project_id is None:
+        return own
+    role = _access().role_in_project(task.project_id, user.id)
+    return role == "manager" or (role == "member" and own)
+
+
 def can_edit_task(user, task):
-    return sees_all_tasks(user) or user.id in (task.created_by, task.contact_person_id)
+    """Update, change status, move. In a project the project role decides: its managers edit any of its tasks,
+    its members the ones they created or hold, viewers (and non-members) none. `editable_tasks_clause` agrees."""
+    return _project_role_allows(user, task, user.id in (task.created_by, task.contact_person_id))
 
 
 def can_delete_task(user, task):
-    """Also who may restore it from the trash, and whose trash listing shows it."""
-    return sees_all_tasks(user) or user.id == task.created_by
+    """As `can_edit_task`, but a member deletes only the tasks they created; also who may restore it from the trash,
+    and whose trash listing shows it. `deletable_tasks_clause` agrees."""
+    return _project_role_allows(user, task, user.id == task.created_by)
+
+
+def _project_role_clause(user, task_model, own):
+    """SQL twin of `_project_role_allows`."""
+    if sees_all_tasks(user):
+        return sa.true()
+    access = _access()
+    return sa.or_(
+        sa.and_(task_model.project_id.is_(None), own),
+        task_model.project_id.in_(access.project_ids_with_role(user.id, ("manager",))),
+        sa.and_(own, task_model.project_id.in_(access.project_ids_with_role(user.id, ("member",)))),
+    )
+
+
+def editable_tasks_clause(user, task_model):
+    """SQL for the tasks `can_edit_task` lets `user` change (bulk operations)."""
+    return _project_role_clause(user, task_model, own_tasks_clause(user, task_model))
 
 
 def deletable_tasks_clause(user, task_model):
-    """SQL for the tasks `can_delete_task` lets `user` delete (and restore); the two must agree."""
-    return sa.true() if sees_all_tasks(user) else task_model.created_by == user.id
-
+    """SQL for the tasks `can_delete_task` lets `user` delete (and restore)."""
+    return _project_role_clause(user, task_model, task_model.created_by == user.id)
 
 def own_tasks_clause(user, task_model):
     """SQL for "tasks this user created or holds" — a member's scope in aggregates."""
@@ -143,6 +205,11 @@ def can_delete_attachment(user, attachment):
 # |   (outsiders of a private project: 404)  |       |                |                      |        |        |
 # | change a project, its members; delete it | yes   | yes            | yes                  | no     | no     |
 # | put a task in a project                  | yes   | yes            | yes                  | yes    | no     |
+# | read its tasks (comments, files, chat)   | yes   | yes            | yes                  | yes    | yes    |
+# |   (outsiders: open project yes, private project 404)                                                       |
+# | edit / change status of / move its tasks | yes   | yes            | any                  | own or held | no |
+# | delete its tasks                         | yes   | yes            | any                  | own (created) | no |
+# |   (outsiders, even a task's creator or assignee: no)                                                       |
 
 
 def can_create_team(user):

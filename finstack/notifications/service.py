@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app
 
-from finstack.core import mail
+from finstack.core import mail, permissions
 from finstack.core.events import after_commit, emit_batch_after_commit, user_room
 from finstack.core.pagination import paginate
 from finstack.core.time import utcnow
@@ -29,11 +29,38 @@ class Draft:
     task_id: uuid.UUID | None = None
 
 
+def _readers_only(drafts):
+    """Drop the drafts about a task their recipient may not read (`permissions.task_readers_clause`): one query for
+    the tasks in projects among them, then one per such project (a task's readers are its project's)."""
+    from finstack.tasks.models import Task  # the task service imports this module: import when needed
+
+    task_ids = {draft.task_id for draft in drafts if draft.task_id is not None}
+    if not task_ids:
+        return drafts
+    in_projects = db.session.scalars(sa.select(Task).where(Task.id.in_(task_ids), Task.project_id.is_not(None)))
+    tasks_by_project = defaultdict(list)
+    for task in in_projects:
+        tasks_by_project[task.project_id].append(task)
+    refused = set()
+    for tasks in tasks_by_project.values():
+        ids = {task.id for task in tasks}
+        recipients = {draft.user_id for draft in drafts if draft.task_id in ids}
+        readers = set(
+            db.session.scalars(
+                sa.select(User.id).where(User.id.in_(recipients), permissions.task_readers_clause(User, tasks[0]))
+            )
+        )
+        refused.update((user_id, task_id) for user_id in recipients - readers for task_id in ids)
+    return [draft for draft in drafts if (draft.user_id, draft.task_id) not in refused]
+
+
 def notify(drafts, actor=None):
-    """Store `drafts` (never for the actor), then deliver them once the transaction commits.
+    """Store `drafts` (never for the actor, nor about a task the recipient may not read), then deliver them once the
+    transaction commits.
 
     Returns the stored rows as dicts. Works in bulk: the overdue sweep passes thousands at once.
     """
+    drafts = _readers_only(drafts)
     actor_id = getattr(actor, "id", None)
     now = utcnow()
     rows = [

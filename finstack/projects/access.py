@@ -60,6 +60,66 @@ def member_project_ids(user_id):
     return sa.union(explicit, through_team)
 
 
+def project_member_ids(project_id):
+    """`SELECT user_id` of the project's members, explicit or through its team (for SQL over users)."""
+    explicit = sa.select(ProjectMember.user_id).where(ProjectMember.project_id == project_id)
+    through_team = (
+        sa.select(TeamMember.user_id)
+        .join(Project, Project.team_id == TeamMember.team_id)
+        .where(Project.id == project_id)
+    )
+    return sa.union(explicit, through_team)
+
+
+def open_project_ids():
+    return sa.select(Project.id).where(Project.visibility == "open")
+
+
+def is_open(project_id):
+    """SQL: the project exists and is open."""
+    return sa.exists().where(Project.id == project_id, Project.visibility == "open")
+
+
+def role_in_project(project_id, user_id):
+    """`project_role` by id, in one query: the explicit role, else the one the user's team role maps to, or None."""
+    explicit = (
+        sa.select(ProjectMember.role)
+        .where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
+        .scalar_subquery()
+    )
+    through_team = (
+        sa.select(TEAM_TO_PROJECT_ROLE)
+        .select_from(Project)
+        .join(TeamMember, TeamMember.team_id == Project.team_id)
+        .where(Project.id == project_id, TeamMember.user_id == user_id)
+        .scalar_subquery()
+    )
+    return db.session.scalar(sa.select(sa.func.coalesce(explicit, through_team)))
+
+
+def project_ids_with_role(user_id, roles):
+    """`SELECT id` of the projects where the user's role (explicit first, else the team's) is one of `roles`."""
+    explicit = sa.select(ProjectMember.project_id).where(
+        ProjectMember.user_id == user_id, ProjectMember.role.in_(roles)
+    )
+    through_team = (
+        sa.select(Project.id)
+        .join(TeamMember, TeamMember.team_id == Project.team_id)
+        .where(
+            TeamMember.user_id == user_id,
+            TEAM_TO_PROJECT_ROLE.in_(roles),
+            Project.id.not_in(sa.select(ProjectMember.project_id).where(ProjectMember.user_id == user_id)),
+        )
+    )
+    return sa.union(explicit, through_team)
+
+
+def readable_by_member(project_id, user_id):
+    """Is the project open, or is the user one of its members? One query (False when there is no such project)."""
+    visible = sa.or_(Project.visibility == "open", Project.id.in_(member_project_ids(user_id)))
+    return bool(db.session.scalar(sa.select(visible).where(Project.id == project_id)))
+
+
 def get_readable_project(actor, project_id):
     """The project, or 404 when it does not exist or is private to people the actor is not one of."""
     project = db.session.get(Project, project_id)

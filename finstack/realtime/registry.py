@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/"
 CONTROL_CHANNEL_SUFFIX = "-control"
 CONVERSATION_PREFIX = "conversation:"
+TASK_PREFIX = "task:"
 
 
 @dataclass
@@ -139,9 +140,19 @@ class Registry:
 
     # -- background tasks -------------------------------------------------------------------------------------------
 
+    def _task_rooms(self, connections):
+        """`{user_id: task ids}` of the `task:<id>` rooms the connections' sockets are in."""
+        task_ids = defaultdict(set)
+        for connection in connections:
+            for room in self.server.manager.get_rooms(connection.sid, NAMESPACE):
+                if room.startswith(TASK_PREFIX):
+                    task_ids[connection.user_id].add(room.removeprefix(TASK_PREFIX))
+        return task_ids
+
     def _watch(self):
         """Every `interval` seconds drop the sockets whose sign-in was ended, whose credentials changed, or whose
-        account is gone or inactive.
+        account is gone or inactive, and take sockets out of the task rooms of tasks their user may no longer read
+        (a project turned private, a membership ended): a task's room carries its events and chat.
 
         Runs while this process holds sockets; the first connect starts it again.
         """
@@ -157,10 +168,15 @@ class Registry:
             try:
                 with self.app.app_context():
                     ended = service.ended_sessions({c.session for c in connections})
+                    task_rooms = self._task_rooms(connections)
+                    unreadable = service.unreadable_tasks(task_rooms) if task_rooms else {}
             except Exception:
                 log.exception("Socket session re-check failed; trying again")
                 continue
             self.kick([c.sid for c in connections if c.session in ended])
+            for connection in connections:
+                for task_id in unreadable.get(connection.user_id, ()):
+                    self.server.leave_room(connection.sid, TASK_PREFIX + task_id, namespace=NAMESPACE)
 
     def _client(self):
         if self._redis is None:

@@ -9,8 +9,10 @@ from jwt import ExpiredSignatureError, PyJWTError
 
 from finstack.auth import service as auth
 from finstack.auth.models import TokenFamily
+from finstack.core import permissions
 from finstack.core.schemas import has_unstorable_text
 from finstack.extensions import db
+from finstack.tasks.models import Task
 from finstack.users.models import User
 
 CHUNK = 500
@@ -76,3 +78,21 @@ def ended_sessions(sessions):
         for user_id, family, version in sessions
         if versions.get(user_id) != version or family not in live
     }
+
+
+def unreadable_tasks(task_ids_by_user):
+    """Of `{user_id: task ids}` (strings: the `task:<id>` rooms a user's sockets are in), `{user_id: task ids}` of
+    the tasks the user may no longer read (`permissions.readable_tasks_clause`), or that are gone. One query per
+    user; users who are gone or inactive are left to `ended_sessions`."""
+    users = db.session.scalars(sa.select(User).where(User.id.in_([uuid.UUID(key) for key in task_ids_by_user])))
+    unreadable = {}
+    for user in users:
+        asked = {uuid.UUID(task_id) for task_id in task_ids_by_user[str(user.id)]}
+        readable = set(
+            db.session.scalars(
+                sa.select(Task.id).where(Task.id.in_(asked), permissions.readable_tasks_clause(user, Task))
+            )
+        )
+        if asked - readable:
+            unreadable[str(user.id)] = {str(task_id) for task_id in asked - readable}
+    return unreadable

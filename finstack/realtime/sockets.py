@@ -17,9 +17,7 @@ from flask import request, session
 from flask_socketio import join_room, leave_room, rooms
 from socketio.exceptions import ConnectionRefusedError as Refused
 
-from finstack.core import permissions
 from finstack.core.events import conversation_room, project_room, task_room, user_room
-from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.projects.access import get_readable_project
 from finstack.realtime import service
@@ -82,9 +80,7 @@ def on_disconnect(reason=None):
 
 @client_event(TaskRoomIn)
 def on_join_task(user, data):
-    task = tasks.get_task(data["task_id"])
-    if not permissions.can_read_task(user, task):
-        raise ApiError(403, "You may not read this task")
+    task = tasks.get_readable_task(user, data["task_id"])
     join_room(task_room(task.id))
     return {"ok": True}
 

@@ -57,10 +57,15 @@ def _user_conditions(user_id):
     return conditions
 
 
-def _per_user(now, *, user_id=None, date_from=None, date_to=None):
-    """One row per active user (or just `user_id`): the metrics and `score_hundredths`. Not ordered."""
+def _per_user(actor, now, *, user_id=None, date_from=None, date_to=None):
+    """One row per active user (or just `user_id`): the metrics over the tasks `actor` may read, and
+    `score_hundredths`. Not ordered."""
     closed = Task.status == "closed"
-    task_conditions = [Task.contact_person_id.is_not(None), *_task_conditions(date_from, date_to)]
+    task_conditions = [
+        Task.contact_person_id.is_not(None),
+        permissions.readable_tasks_clause(actor, Task),
+        *_task_conditions(date_from, date_to),
+    ]
     if user_id is not None:
         task_conditions.append(Task.contact_person_id == user_id)
     per_assignee = (
@@ -140,7 +145,7 @@ def user_productivity(
 ):
     """One page of per-user figures in the list envelope; the total counts active users, not tasks."""
     user_id = _subject(actor, user_id)
-    statement = _per_user(utcnow(), user_id=user_id, date_from=date_from, date_to=date_to)
+    statement = _per_user(actor, utcnow(), user_id=user_id, date_from=date_from, date_to=date_to)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(User).where(*_user_conditions(user_id)))
     rows = db.session.execute(_ordered(statement, sort_by).limit(per_page).offset((page - 1) * per_page)).all()
     return {
@@ -157,7 +162,7 @@ def user_productivity(
 def user_productivity_rows(actor, *, sort_by="productivity_score", user_id=None, date_from=None, date_to=None):
     """Every row the report covers, unpaged (the CSV export): one per active user at most."""
     user_id = _subject(actor, user_id)
-    statement = _per_user(utcnow(), user_id=user_id, date_from=date_from, date_to=date_to)
+    statement = _per_user(actor, utcnow(), user_id=user_id, date_from=date_from, date_to=date_to)
     return [_as_report(row) for row in db.session.execute(_ordered(statement, sort_by))]
 
 
@@ -177,7 +182,7 @@ def team_overview(actor, *, limit=5, date_from=None, date_to=None):
         ).where(*_task_conditions(date_from, date_to))
     ).one()
 
-    per_user = _per_user(now, date_from=date_from, date_to=date_to).subquery("per_user")
+    per_user = _per_user(actor, now, date_from=date_from, date_to=date_to).subquery("per_user")
     score, name, user_id = per_user.c.score_hundredths, per_user.c.user_name, per_user.c.user_id
     ranked = sa.select(
         per_user,

@@ -1,7 +1,8 @@
 """Task events for live clients, emitted only if the transaction commits.
 
-Each goes to the creator's and the assignee's `user:<id>` rooms and to the task's `task:<id>` room (sockets that
-sent `join_task`). A socket in several of these rooms receives the event once.
+Each goes to the creator's and the assignee's `user:<id>` rooms, if they may read the task
+(`permissions.task_readers_clause`), and to the task's `task:<id>` room (sockets that sent `join_task`, which only
+readers may). A socket in several of these rooms receives the event once.
 
     task_created  TaskOut
     task_updated  TaskOut (the task as committed); a previous assignee is told too
@@ -14,11 +15,15 @@ Call them from the task service after the change is applied and before `db.sessi
 payload carries the new `version` and `updated_at`.
 """
 
+import sqlalchemy as sa
+
+from finstack.core import permissions
 from finstack.core.events import emit_after_commit, project_room, task_room, user_room
 from finstack.extensions import db
 from finstack.projects.access import member_ids
 from finstack.projects.models import Project
 from finstack.tasks.schemas import TaskOut
+from finstack.users.models import User
 
 TASK_CREATED = "task_created"
 TASK_UPDATED = "task_updated"
@@ -28,8 +33,11 @@ TASK_MOVED = "task_moved"
 
 
 def _rooms(task, *extra_user_ids):
-    user_ids = (task.created_by, task.contact_person_id, *extra_user_ids)
-    return [*(user_room(user_id) for user_id in user_ids if user_id is not None), task_room(task.id)]
+    user_ids = {task.created_by, task.contact_person_id, *extra_user_ids} - {None}
+    readers = db.session.scalars(
+        sa.select(User.id).where(User.id.in_(user_ids), permissions.task_readers_clause(User, task)).order_by(User.id)
+    )
+    return [*(user_room(user_id) for user_id in readers), task_room(task.id)]
 
 
 def _dump(task):

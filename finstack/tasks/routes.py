@@ -50,7 +50,7 @@ def list_trash(query):
 @bp.auth_required()
 @bp.response(200, TaskOut)
 def get_task(task_id):
-    return service.get_task(task_id)
+    return service.get_readable_task(current_user, task_id)
 
 
 @bp.put("/<uuid:task_id>")

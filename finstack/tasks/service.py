@@ -75,8 +75,16 @@ def get_task(task_id):
     return task
 
 
-def get_editable_task(actor, task_id):
+def get_readable_task(actor, task_id):
+    """The task, or 404 when it does not exist or `actor` may not read it (its existence is not revealed)."""
     task = get_task(task_id)
+    if not permissions.can_read_task(actor, task):
+        raise ApiError(404, "Task not found")
+    return task
+
+
+def get_editable_task(actor, task_id):
+    task = get_readable_task(actor, task_id)
     if not permissions.can_edit_task(actor, task):
         raise ApiError(403, "Only the task's creator, its assignee, a manager or an admin may change it")
     return task
@@ -166,7 +174,7 @@ def change_status(actor, task_id, status, version=None):
 
 def delete_task(actor, task_id):
     """Move the task to the trash; `restore_task` brings it back, `purge_trash` deletes it for good."""
-    task = get_task(task_id)
+    task = get_readable_task(actor, task_id)
     if not permissions.can_delete_task(actor, task):
         raise ApiError(403, "Only the task's creator, a manager or an admin may delete it")
     _trash_tasks(actor, [task], "task.trash")
@@ -279,16 +287,19 @@ def purge_trash(cutoff, *, batch_size=PURGE_BATCH, progress=None):
     return purged
 
 
-def _classify(actor, task_ids, allowed_check):
-    """Split requested ids into found tasks the actor may change, ids not found, and ids forbidden."""
+def _classify(actor, task_ids, allowed_clause):
+    """Split requested ids into found tasks the actor may change, ids not found (or not readable by the actor),
+    and ids forbidden; one query, `allowed_clause` (SQL) deciding."""
     requested = list(dict.fromkeys(task_ids))
-    found = {
-        task.id: task for task in db.session.scalars(sa.select(Task).where(Task.id.in_(requested), Task.live()))
-    }
-    allowed = [found[task_id] for task_id in requested if task_id in found and allowed_check(actor, found[task_id])]
-    allowed_ids = {task.id for task in allowed}
+    rows = db.session.execute(
+        sa.select(Task, sa.case((allowed_clause(actor, Task), 1), else_=0)).where(
+            Task.id.in_(requested), Task.live(), permissions.readable_tasks_clause(actor, Task)
+        )
+    )
+    found = {task.id: (task, bool(allowed)) for task, allowed in rows}
+    allowed = [found[task_id][0] for task_id in requested if task_id in found and found[task_id][1]]
     not_found = [task_id for task_id in requested if task_id not in found]
-    forbidden = [task_id for task_id in requested if task_id in found and task_id not in allowed_ids]
+    forbidden = [task_id for task_id in requested if task_id in found and not found[task_id][1]]
     return allowed, not_found, forbidden
 
 
@@ -297,7 +308,7 @@ def bulk_update(actor, task_ids, changes, action="task.bulk_update"):
     one transaction, one audit entry; says which ids were updated, not found or forbidden."""
     if "contact_person_id" in changes:
         _check_assignee(actor, changes["contact_person_id"])
-    tasks, not_found, forbidden = _classify(actor, task_ids, permissions.can_edit_task)
+    tasks, not_found, forbidden = _classify(actor, task_ids, permissions.editable_tasks_clause)
     ids = [task.id for task in tasks]
     if ids:
         now = utcnow()
@@ -355,7 +366,7 @@ def bulk_cancel(actor, task_ids):
 def bulk_delete(actor, task_ids):
     """Managers and admins move many tasks to the trash at once; ids already there are not_found."""
     permissions.require(permissions.sees_all_tasks(actor), "Only managers and admins may delete tasks in bulk")
-    tasks, not_found, _ = _classify(actor, task_ids, permissions.can_delete_task)
+    tasks, not_found, _ = _classify(actor, task_ids, permissions.deletable_tasks_clause)
     if tasks:
         _trash_tasks(actor, tasks, "task.bulk_trash")
     db.session.commit()
