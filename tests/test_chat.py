@@ -86,7 +86,12 @@ def dave(make_user):
 def emitted(monkeypatch):
     """Every Socket.IO emit as (event, payload, room), in order."""
     events = []
-    monkeypatch.setattr(socketio, "emit", lambda event, payload, to=None, **kw: events.append((event, payload, to)))
+
+    def emit(event, payload, to=None, **kw):
+        """One entry per room the emit reaches (one emit may name several rooms)."""
+        events.extend((event, payload, room) for room in (to if isinstance(to, list) else [to]))
+
+    monkeypatch.setattr(socketio, "emit", emit)
     return events
 
 

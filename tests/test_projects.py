@@ -20,6 +20,7 @@ from finstack.comments.models import Comment
 from finstack.extensions import db
 from finstack.projects.models import Project, ProjectMember
 from finstack.tasks.models import Task
+from finstack.tasks.search import include_name
 
 MISSING = "00000000-0000-0000-0000-000000000000"
 
@@ -521,6 +522,6 @@ def test_migration_goes_down_one_step_and_up_again_keeping_tasks(app, client, au
     assert kept == {in_project, loose}
     upgrade()
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name})
         assert compare_metadata(context, db.metadata) == []
     assert db.session.get(Task, uuid.UUID(loose)).project_id is None
