@@ -56,8 +56,9 @@ TASK_COLUMNS = (
     "updated_at, closed_at, version, overdue_notified_at, project_id, deleted_at, deleted_by"
 )
 # Columns other helpers may add to `tasks` that a seeded row must fill (name → SQL over `n`, the task's number).
-# A board rank: fixed-width digits, larger for older tasks, so that every column starts newest first.
-OPTIONAL_TASK_COLUMNS = {"rank": "lpad((:tasks - n)::text, 10, '0')"}
+# A board rank: fixed-width digits, larger for older tasks, so that every column starts newest first; the final
+# 'V' keeps to the key scheme of finstack/tasks/ranks.py (a key never ends in 0).
+OPTIONAL_TASK_COLUMNS = {"rank": "lpad((:tasks - n)::text, 10, '0') || 'V'"}
 
 
 def stable_uuid(kind, number_sql):
