@@ -111,7 +111,7 @@ FROM generate_series(0, :projects - 1) AS p, generate_series(0, 3) AS j
 
 # Task n belongs to project p: the big one for n < big, else one of the others in turn.
 TASK_PROJECT = "CASE WHEN n < :big THEN 0 ELSE 1 + (n - :big) % (:projects - 1) END"
-STATUS_SLOT = "(n * 7919) % 20"  # 0-7 open, 8-12 in progress, 13-18 closed, 19 cancelled
+STATUS_SLOT = "(n::bigint * 7919) % 20"  # 0-7 open, 8-12 in progress, 13-18 closed, 19 cancelled
 
 
 def task_person(j):
