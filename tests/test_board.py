@@ -21,7 +21,6 @@ from finstack.notifications.models import Notification
 from finstack.tasks import board, ranks
 from finstack.tasks.models import Task
 from finstack.users.models import User
-from tests.conftest import POSTGRES_URL
 
 MISSING = "00000000-0000-0000-0000-000000000000"
 QUIET = 0.3  # seconds to wait before asserting that an event did NOT arrive
@@ -432,13 +431,12 @@ def test_a_move_issues_a_constant_number_of_statements(client, auth_headers, wor
 
 
 # Measured once; a change here means a move now costs more (or less): look at why before updating it.
-EXPECTED_STATEMENTS = {"sqlite": (19, 20, 22), "postgresql": (20, 21, 23)}  # PostgreSQL: the column lock
+EXPECTED_STATEMENTS = {"sqlite": (20, 21, 23), "postgresql": (20, 21, 23)}  # with the column lock
 
 
-# --- Concurrent moves (PostgreSQL) -------------------------------------------------------------------------------
+# --- Concurrent moves -------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="SQLite lets one writer in at a time: nothing runs concurrently there")
 @pytest.mark.parametrize("target", ["open", "in_progress"])
 def test_concurrent_moves_into_one_gap_give_distinct_ranks_and_lose_none(app, world, cards, target):
     threads_count = 8

@@ -18,7 +18,9 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
+from finstack.core.locks import lock_rows
 from finstack.extensions import db
+from finstack.projects.models import Project
 from finstack.tasks.models import Task
 
 DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -135,10 +137,15 @@ def _lock_key(project_id, status):
 
 
 def lock_column(project_id, status):
-    """Hold the column's lock until the transaction ends (PostgreSQL; SQLite lets one writer in at a time)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        with db.session.no_autoflush:
+    """Hold the column's lock until the transaction ends, so the neighbours read next are the committed ones.
+
+    PostgreSQL: an advisory lock per column. SQLite: the project's row (`lock_rows`), which takes the database's
+    write lock before anything is read."""
+    with db.session.no_autoflush:
+        if db.session.get_bind().dialect.name == "postgresql":
             db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(project_id, status))))
+        else:
+            lock_rows(Project, [project_id])
 
 
 def column(project_id, status):
