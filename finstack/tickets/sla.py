@@ -98,11 +98,12 @@ def _at(now):
 
 def overdue_clause(ticket, kind, now):
     """SQL: `ticket`'s `kind` clock runs and has passed its target at `now` (a paused resolution clock stopped at
-    `sla_paused_at`)."""
-    active = ticket.status.in_(ACTIVE_STATUSES)
+    `sla_paused_at`). False, never NULL, for a ticket without a clock, so that its negation holds there too."""
+    due = getattr(ticket, f"{kind}_due_at")
+    running = sa.and_(ticket.status.in_(ACTIVE_STATUSES), due.is_not(None))
     if kind == "first_response":
-        return sa.and_(active, ticket.first_responded_at.is_(None), ticket.first_response_due_at < _at(now))
-    return sa.and_(active, ticket.resolution_due_at < sa.func.coalesce(ticket.sla_paused_at, _at(now)))
+        return sa.and_(running, ticket.first_responded_at.is_(None), due < _at(now))
+    return sa.and_(running, due < sa.func.coalesce(ticket.sla_paused_at, _at(now)))
 
 
 def breached_clause(ticket, now):
