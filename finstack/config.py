@@ -123,6 +123,25 @@ def _days(value):
     return timedelta(days=_whole(1)(value))
 
 
+def _urgency_minutes(defaults):
+    """`critical=60,high=240`: minutes per ticket urgency; urgencies left out keep their default."""
+
+    def parse(value):
+        minutes = dict(defaults)
+        for part in filter(None, (part.strip() for part in value.split(","))):
+            urgency, _, number = part.partition("=")
+            if urgency.strip().lower() not in defaults:
+                raise ValueError
+            minutes[urgency.strip().lower()] = _whole(1)(number)
+        return minutes
+
+    return parse
+
+
+SLA_FIRST_RESPONSE_DEFAULTS = {"critical": 30, "high": 120, "medium": 480, "low": 1440}
+SLA_RESOLUTION_DEFAULTS = {"critical": 240, "high": 1440, "medium": 4320, "low": 10080}
+
+
 @dataclass(frozen=True)
 class Setting:
     env: str  # the environment variable
@@ -222,6 +241,19 @@ SETTINGS = (
     Setting("TICKETS_PER_DAY", _whole(1), "a whole number of tickets (1 or more)", 5),
     Setting("TICKET_ROUTER", _choice("keywords"), "keywords", "keywords"),
     Setting("TICKET_CONTENT_CHECK", _choice("heuristics"), "heuristics", "heuristics"),
+    # Helpdesk SLA targets in wall-clock minutes from routing, per urgency (`finstack/tickets/sla.py`).
+    Setting(
+        "SLA_FIRST_RESPONSE_MINUTES",
+        _urgency_minutes(SLA_FIRST_RESPONSE_DEFAULTS),
+        "urgency=minutes pairs such as critical=30,high=120 (urgencies: critical, high, medium, low)",
+        SLA_FIRST_RESPONSE_DEFAULTS,
+    ),
+    Setting(
+        "SLA_RESOLUTION_MINUTES",
+        _urgency_minutes(SLA_RESOLUTION_DEFAULTS),
+        "urgency=minutes pairs such as critical=240,high=1440 (urgencies: critical, high, medium, low)",
+        SLA_RESOLUTION_DEFAULTS,
+    ),
     Setting("REQUEST_READ_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 30),
     Setting("REQUEST_HEADER_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 5),
     Setting(

@@ -35,6 +35,7 @@ TICKET_FIELDS = {
     "closed_at",
     "created_at",
     "updated_at",
+    "sla",
 }
 PAYROLL = {"title": "Payroll question", "description": "My payroll slip shows the wrong month."}
 BODY = {"title": "VPN is down", "description": "The vpn drops every minute since Monday.", "urgency": "high"}

@@ -14,6 +14,7 @@ NOTIFICATION_TYPES = (
     "mentioned",
     "attachment_added",
     "task_overdue",
+    "ticket_breached",
 )
 
 

@@ -110,6 +110,14 @@ class Ticket(db.Model):
     closed_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # SLA clocks (`finstack/tickets/sla.py`): null while held. `sla_paused_at`: since when the ticket waits on its
+    # requester; the `*_breached_at` columns say when a breach was recorded (by the sweep, or on a late response).
+    first_response_due_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    first_responded_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    sla_paused_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    first_response_breached_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    resolution_breached_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
     requester = relationship("User", foreign_keys=[requester_id], lazy="joined", innerjoin=True)
     assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")
@@ -118,3 +126,8 @@ class Ticket(db.Model):
     @property
     def reference(self):
         return f"TKT-{self.number:06d}"
+
+
+# The SLA sweep's scans: active tickets whose first-response or resolution target has passed.
+sa.Index("ix_tickets_status_first_response_due_at", Ticket.status, Ticket.first_response_due_at)
+sa.Index("ix_tickets_status_resolution_due_at", Ticket.status, Ticket.resolution_due_at)

@@ -1,6 +1,7 @@
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
+from finstack.tickets import sla
 from finstack.tickets.models import AGENT_ROLES, STATUSES, URGENCIES
 from finstack.users.schemas import UserBrief
 
@@ -132,6 +133,30 @@ class BlockedTermCreate(BaseSchema):
         return {"term": " ".join(data["term"].casefold().split())}
 
 
+class TicketSlaOut(BaseSchema):
+    first_response_due_at = AwareDateTime(required=True, allow_none=True, metadata={"description": "Null while held"})
+    first_responded_at = AwareDateTime(required=True, allow_none=True)
+    first_response_breached = fields.Boolean(required=True)
+    first_response_breached_at = AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "When the breach was recorded (and escalated)"}
+    )
+    resolution_due_at = AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "Pushed by the time spent waiting on the requester"}
+    )
+    resolution_breached = fields.Boolean(required=True)
+    resolution_breached_at = AwareDateTime(required=True, allow_none=True)
+    paused_at = AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "Since when the resolution clock is paused"}
+    )
+
+
+class SlaState(fields.Nested):
+    """The ticket's SLA state, computed at the time of the response."""
+
+    def get_value(self, obj, attr, accessor=None, default=None):
+        return sla.state(obj)
+
+
 class TicketOut(BaseSchema):
     id = fields.UUID(required=True)
     number = fields.String(required=True, attribute="reference", metadata={"description": "Such as TKT-000123"})
@@ -167,6 +192,7 @@ class TicketOut(BaseSchema):
     closed_at = AwareDateTime(required=True, allow_none=True)
     created_at = AwareDateTime(required=True)
     updated_at = AwareDateTime(required=True)
+    sla = SlaState(TicketSlaOut, required=True)
 
 
 class TicketCreate(Stripped):
@@ -193,6 +219,9 @@ class TicketListQuery(PageQuery):
     assignee_id = fields.UUID()
     urgency = fields.String(validate=validate.OneOf(URGENCIES))
     mine = fields.Boolean(load_default=False, metadata={"description": "Only the tickets I asked for"})
+    breached = fields.Boolean(
+        metadata={"description": "Tickets that breached an SLA target (recorded or live), or (`false`) did not"}
+    )
     q = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "In title or description (a literal substring, any case), or a number TKT-000123"},

@@ -17,6 +17,7 @@ from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
+from finstack.tickets import sla
 from finstack.tickets.models import (
     ACTIVE_STATUSES,
     TRIAGE,
@@ -417,6 +418,7 @@ def _route(ticket):
         "matched": decision.matched,
     }
     _assign_by_load(ticket, routing)
+    sla.start_clock(ticket, utcnow())
 
 
 def create_ticket(actor, *, title, description, urgency, category=None):
@@ -494,8 +496,11 @@ SORT_COLUMNS = {
 }
 
 
-def list_tickets(actor, *, page, per_page, sort_by, sort_order, mine=False, q=None, **filters):
+def list_tickets(actor, *, page, per_page, sort_by, sort_order, mine=False, q=None, breached=None, **filters):
     conditions = [permissions.readable_tickets_clause(actor, Ticket, _agent_departments(actor.id))]
+    if breached is not None:
+        breach = sla.breached_clause(Ticket, utcnow())
+        conditions.append(breach if breached else sa.not_(breach))
     for name, value in filters.items():
         conditions.append(getattr(Ticket, name) == value)
     if mine:
@@ -534,8 +539,10 @@ def update_ticket(actor, ticket_id, changes):
         raise ApiError(422, "The new text did not pass the content check", {"_schema": reasons})
     changed = audit.diff(ticket, changes)
     if changed:
+        previous_urgency = ticket.urgency
         for name in changed:
             setattr(ticket, name, changes[name])
+        sla.retarget(ticket, previous_urgency)
         audit.record(actor, "ticket.update", "ticket", ticket.id, changed)
         db.session.commit()
     return _shown_to(actor, ticket, role)
@@ -573,6 +580,7 @@ def change_status(actor, ticket_id, status):
         ticket.resolved_at = now
     elif status == "closed":
         ticket.closed_at = now
+    sla.on_status_change(ticket, current, status, now, by_staff=permissions.can_work_ticket(actor, role))
     ticket.status = status
     audit.record(actor, "ticket.status", "ticket", ticket.id, {"status": {"from": current, "to": status}})
     db.session.commit()

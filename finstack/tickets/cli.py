@@ -1,0 +1,48 @@
+"""`flask tickets …`: scheduled helpdesk jobs, meant for cron (exit code 0 on success, non-zero on failure)."""
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy.exc import SQLAlchemyError
+
+from finstack.core.mail import mailer
+from finstack.core.time import utcnow
+from finstack.tickets import sla
+
+tickets_cli = AppGroup("tickets", help="Scheduled helpdesk jobs.")
+
+
+@tickets_cli.command("sweep-sla")
+@click.option("--dry-run", is_flag=True, help="Only count the breaches a sweep would record; change nothing.")
+@click.option(
+    "--mail-timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for queued e-mail to be delivered before exiting.",
+)
+def sweep_sla(dry_run, mail_timeout):
+    """Record SLA breaches, notify each ticket's assignee and escalate to its department's leads, once per breach.
+
+    Safe to run from cron every minute, and twice at once. Exits non-zero when the sweep fails (nothing is then
+    changed) or when e-mail is still queued after --mail-timeout seconds.
+    """
+    now = utcnow()
+    try:
+        if dry_run:
+            due = sla.count_due(now)
+            click.echo(
+                f"Would record: {due['first_response']} first-response and {due['resolution']} resolution breaches"
+                " (dry run: nothing changed)"
+            )
+            return
+        result = sla.sweep(now)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"SLA sweep failed, nothing was changed: {exc}") from exc
+    click.echo(
+        f"Breaches recorded: {result.first_response_breaches} first response, {result.resolution_breaches} resolution"
+    )
+    click.echo(f"Users notified: {result.notified_users}")
+    if result.notified_users and not mailer.wait_idle(timeout=mail_timeout):
+        raise click.ClickException(
+            f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
+        )

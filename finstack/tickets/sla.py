@@ -1,0 +1,247 @@
+"""Helpdesk SLA clocks: first-response and resolution targets per urgency, the pause, breaches and their sweep.
+
+Targets are wall-clock minutes (not business hours) from the moment a ticket is routed: SLA_FIRST_RESPONSE_MINUTES
+and SLA_RESOLUTION_MINUTES per urgency. A held ticket has no clock until an admin releases it (routing starts it);
+a rejected one never gets one.
+
+- First response: stamped once by `stamp_first_response` — for now by the first status change staff make (to
+  in_progress, waiting_on_requester, resolved or closed); the in-ticket chat's first public agent reply will call it
+  too. An assignment alone is not a response: the requester hears nothing.
+- Resolution: the clock runs while the ticket is active; entering waiting_on_requester records `sla_paused_at`, and
+  leaving it pushes `resolution_due_at` by the time paused. Resolving or closing stops it (late: the breach is
+  recorded then). A reopen restarts it:
+  a full resolution target from the reopen, and the resolution breach is cleared, so a new lateness is a new breach.
+- A breach is *live* as soon as a running clock passes its target (what `GET /api/tickets?breached=` and the ticket's
+  `sla` state show) and *recorded* when the sweep (or a late response) stamps `*_breached_at`.
+
+`sweep` records and escalates breaches set-based and once each: one UPDATE … RETURNING per kind of breach claims the
+tickets (their stamp still empty, re-checked in its WHERE; on PostgreSQL the candidates are locked FOR UPDATE SKIP
+LOCKED, SQLite serialises writers), so two sweeps at once never notify a breach twice. The assignee and the
+department's leads are notified in the same transaction; e-mail goes after the commit.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import aliased
+
+from finstack.audit import service as audit
+from finstack.core.db_types import UTCDateTime
+from finstack.core.time import utcnow
+from finstack.extensions import db
+from finstack.notifications.service import Draft, notify
+from finstack.tickets.models import ACTIVE_STATUSES, DepartmentAgent, Ticket
+from finstack.users.models import User
+
+NOTIFICATION_TYPE = "ticket_breached"
+# Statuses a staff member moves a ticket to that count as responding to the requester.
+RESPONSE_STATUSES = ("in_progress", "waiting_on_requester", "resolved", "closed")
+KINDS = {"first_response": "first response", "resolution": "resolution"}
+
+
+def target(kind, urgency):
+    setting = "SLA_FIRST_RESPONSE_MINUTES" if kind == "first_response" else "SLA_RESOLUTION_MINUTES"
+    return timedelta(minutes=current_app.config[setting][urgency])
+
+
+def start_clock(ticket, now):
+    """The ticket was routed (created or released): both targets count from `now`."""
+    ticket.first_response_due_at = now + target("first_response", ticket.urgency)
+    ticket.resolution_due_at = now + target("resolution", ticket.urgency)
+
+
+def retarget(ticket, previous_urgency):
+    """The urgency changed: each due date moves by the difference between the two targets."""
+    if ticket.first_response_due_at is None or previous_urgency == ticket.urgency:
+        return
+    for kind in KINDS:
+        shift = target(kind, ticket.urgency) - target(kind, previous_urgency)
+        setattr(ticket, f"{kind}_due_at", getattr(ticket, f"{kind}_due_at") + shift)
+
+
+def stamp_first_response(ticket, when):
+    """The first response to the requester, at `when`; later calls change nothing. A late one records its breach."""
+    if ticket.first_responded_at is not None or ticket.first_response_due_at is None:
+        return
+    ticket.first_responded_at = when
+    if when > ticket.first_response_due_at and ticket.first_response_breached_at is None:
+        ticket.first_response_breached_at = when
+
+
+def on_status_change(ticket, previous, status, now, *, by_staff):
+    """Keep the clocks in step with a status change (called before `ticket.status` is set)."""
+    if ticket.resolution_due_at is None:
+        return
+    if by_staff and status in RESPONSE_STATUSES:
+        stamp_first_response(ticket, now)
+    if previous == "waiting_on_requester" and ticket.sla_paused_at is not None:
+        ticket.resolution_due_at += now - ticket.sla_paused_at
+        ticket.sla_paused_at = None
+    if status == "waiting_on_requester":
+        ticket.sla_paused_at = now
+    elif status in ("resolved", "closed") and previous in ACTIVE_STATUSES:
+        if now > ticket.resolution_due_at and ticket.resolution_breached_at is None:
+            ticket.resolution_breached_at = now
+    elif status == "open":
+        ticket.resolution_due_at = now + target("resolution", ticket.urgency)
+        ticket.resolution_breached_at = None
+
+
+# --- Breaches: SQL and Python, which agree -------------------------------------------------------------------------
+
+
+def _at(now):
+    return sa.literal(now, UTCDateTime)
+
+
+def overdue_clause(ticket, kind, now):
+    """SQL: `ticket`'s `kind` clock runs and has passed its target at `now` (a paused resolution clock stopped at
+    `sla_paused_at`). False, never NULL, for a ticket without a clock, so that its negation holds there too."""
+    due = getattr(ticket, f"{kind}_due_at")
+    running = sa.and_(ticket.status.in_(ACTIVE_STATUSES), due.is_not(None))
+    if kind == "first_response":
+        return sa.and_(running, ticket.first_responded_at.is_(None), due < _at(now))
+    return sa.and_(running, due < sa.func.coalesce(ticket.sla_paused_at, _at(now)))
+
+
+def breached_clause(ticket, now):
+    """SQL: the ticket breached either target, recorded or live (the `breached` list filter)."""
+    return sa.or_(
+        ticket.first_response_breached_at.is_not(None),
+        ticket.resolution_breached_at.is_not(None),
+        overdue_clause(ticket, "first_response", now),
+        overdue_clause(ticket, "resolution", now),
+    )
+
+
+def is_breached(ticket, kind, now):
+    """Python twin of `breached_clause` for one kind."""
+    if getattr(ticket, f"{kind}_breached_at") is not None:
+        return True
+    due = getattr(ticket, f"{kind}_due_at")
+    if due is None or ticket.status not in ACTIVE_STATUSES:
+        return False
+    if kind == "first_response":
+        return ticket.first_responded_at is None and due < now
+    return due < (ticket.sla_paused_at or now)
+
+
+def state(ticket, now=None):
+    """The ticket's SLA as the API shows it."""
+    now = now or utcnow()
+    return {
+        "first_response_due_at": ticket.first_response_due_at,
+        "first_responded_at": ticket.first_responded_at,
+        "first_response_breached": is_breached(ticket, "first_response", now),
+        "first_response_breached_at": ticket.first_response_breached_at,
+        "resolution_due_at": ticket.resolution_due_at,
+        "resolution_breached": is_breached(ticket, "resolution", now),
+        "resolution_breached_at": ticket.resolution_breached_at,
+        "paused_at": ticket.sla_paused_at,
+    }
+
+
+# --- The sweep ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    first_response_breaches: int
+    resolution_breaches: int
+    notified_users: int
+
+
+def count_due(now=None):
+    """Breaches a sweep at `now` would record, per kind; changes nothing."""
+    now = now or utcnow()
+    return {
+        kind: db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Ticket)
+            .where(overdue_clause(Ticket, kind, now), getattr(Ticket, f"{kind}_breached_at").is_(None))
+        )
+        for kind in KINDS
+    }
+
+
+def _claim(kind, now):
+    stamp = f"{kind}_breached_at"
+
+    def due(ticket):
+        return sa.and_(overdue_clause(ticket, kind, now), getattr(ticket, stamp).is_(None))
+
+    candidate = aliased(Ticket)
+    candidates = sa.select(candidate.id).where(due(candidate)).with_for_update(of=candidate, skip_locked=True)
+    statement = (
+        sa.update(Ticket)
+        .where(Ticket.id.in_(candidates), due(Ticket))
+        # Only the stamp: `updated_at` is set to itself so its on-update default does not fire.
+        .values({stamp: now, "updated_at": Ticket.updated_at})
+        .returning(Ticket.id, Ticket.number, Ticket.title, Ticket.urgency, Ticket.assignee_id, Ticket.department_id)
+        .execution_options(synchronize_session=False)
+    )
+    return db.session.execute(statement).all()
+
+
+def _leads(department_ids):
+    """{department id: [active lead ids]}"""
+    leads = {}
+    if department_ids:
+        rows = db.session.execute(
+            sa.select(DepartmentAgent.department_id, DepartmentAgent.user_id)
+            .join(User, User.id == DepartmentAgent.user_id)
+            .where(
+                DepartmentAgent.department_id.in_(department_ids),
+                DepartmentAgent.role == "lead",
+                User.is_active.is_(True),
+            )
+        )
+        for department_id, user_id in rows:
+            leads.setdefault(department_id, []).append(user_id)
+    return leads
+
+
+def _drafts(kind, rows, leads):
+    drafts = []
+    for row in rows:
+        title = f"SLA breached: TKT-{row.number:06d} ({KINDS[kind]})"
+        message = f"The {KINDS[kind]} target of this {row.urgency} ticket has passed: {row.title}"
+        recipients = dict.fromkeys([row.assignee_id, *leads.get(row.department_id, ())])
+        drafts.extend(
+            Draft(user_id=user_id, type=NOTIFICATION_TYPE, title=title, message=message)
+            for user_id in recipients
+            if user_id is not None
+        )
+    return drafts
+
+
+def sweep(now=None):
+    """Record every breach not yet recorded, notify the assignees and escalate to the leads, commit.
+
+    One transaction: if anything fails nothing is recorded, and the next run does the work.
+    """
+    now = now or utcnow()
+    try:
+        claimed = {kind: _claim(kind, now) for kind in KINDS}
+        leads = _leads({row.department_id for rows in claimed.values() for row in rows})
+        drafts = [draft for kind, rows in claimed.items() for draft in _drafts(kind, rows, leads)]
+        if drafts:
+            notify(drafts)
+        if any(claimed.values()):
+            audit.record(
+                None,
+                "ticket.sla_sweep",
+                "ticket",
+                changes={f"{kind}_breaches": len(rows) for kind, rows in claimed.items()},
+            )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return SweepResult(
+        first_response_breaches=len(claimed["first_response"]),
+        resolution_breaches=len(claimed["resolution"]),
+        notified_users=len({draft.user_id for draft in drafts}),
+    )

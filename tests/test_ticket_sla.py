@@ -1,0 +1,359 @@
+"""Helpdesk SLA: due dates per urgency, the pause, first response, breaches, `flask tickets sweep-sla`, `breached`."""
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from finstack.audit.models import AuditLog
+from finstack.config import ConfigError, read_environment
+from finstack.core.time import utcnow
+from finstack.extensions import db
+from finstack.notifications.models import Notification
+from finstack.tickets import sla
+from finstack.tickets.models import Ticket
+
+BODY = {"title": "VPN is down", "description": "The vpn drops every minute since Monday.", "urgency": "high"}
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+FIRST_RESPONSE = {"critical": 30, "high": 120, "medium": 480, "low": 1440}
+RESOLUTION = {"critical": 240, "high": 1440, "medium": 4320, "low": 10080}
+
+
+@pytest.fixture
+def desk(client, auth_headers, admin, make_user):
+    """A department routing `vpn` with an agent (who gets the tickets) and a lead, and a requester."""
+    headers = auth_headers(admin)
+    department_id = client.post("/api/departments", json={"name": "Tech"}, headers=headers).json["id"]
+    rule = {"department_id": department_id, "keywords": ["vpn"]}
+    assert client.post("/api/routing-rules", json=rule, headers=headers).status_code == 201
+    desk = type("Desk", (), {})()
+    desk.department_id, desk.admin = department_id, admin
+    desk.agent, desk.lead, desk.requester = make_user(), make_user(), make_user()
+    for user, role in ((desk.lead, "lead"), (desk.agent, "agent")):
+        body = {"user_id": str(user.id), "role": role}
+        assert client.post(f"/api/departments/{department_id}/agents", json=body, headers=headers).status_code == 201
+    return desk
+
+
+def file(client, auth_headers, user, **changes):
+    response = client.post("/api/tickets", json={**BODY, **changes}, headers=auth_headers(user))
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def file_for_agent(client, auth_headers, desk, user=None, **changes):
+    """A ticket of the desk's department, assigned to its agent (the router may have chosen the lead)."""
+    ticket = file(client, auth_headers, user or desk.requester, **changes)
+    if ticket["assignee"]["id"] != str(desk.agent.id):
+        body = {"assignee_id": str(desk.agent.id)}
+        response = client.patch(f"/api/tickets/{ticket['id']}/assign", json=body, headers=auth_headers(desk.lead))
+        assert response.status_code == 200, response.json
+        ticket = response.json
+    return ticket
+
+
+def set_status(client, auth_headers, user, ticket, status):
+    response = client.patch(
+        f"/api/tickets/{ticket['id']}/status", json={"status": status}, headers=auth_headers(user)
+    )
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def back_date(ticket, **columns):
+    """Set SLA columns straight in the database: the frozen clock of these tests."""
+    db.session.execute(sa.update(Ticket).where(Ticket.id == uuid.UUID(ticket["id"])).values(**columns))
+    db.session.commit()
+
+
+def sweep(runner, *options):
+    result = runner.invoke(args=["tickets", "sweep-sla", *options])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def breach_notifications():
+    return db.session.execute(
+        sa.select(Notification.user_id, Notification.title).where(Notification.type == "ticket_breached")
+    ).all()
+
+
+def parse(value):
+    return datetime.fromisoformat(value)
+
+
+# --- Targets -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("urgency", ["critical", "high", "medium", "low"])
+def test_due_dates_follow_the_urgency(client, auth_headers, desk, urgency):
+    before = utcnow()
+    ticket = file(client, auth_headers, desk.requester, urgency=urgency)
+    after = utcnow()
+    state = ticket["sla"]
+    for key, minutes in (("first_response_due_at", FIRST_RESPONSE), ("resolution_due_at", RESOLUTION)):
+        due = parse(state[key])
+        assert before + timedelta(minutes=minutes[urgency]) <= due <= after + timedelta(minutes=minutes[urgency])
+    assert state["first_responded_at"] is None and state["paused_at"] is None
+    assert state["first_response_breached"] is False and state["resolution_breached"] is False
+
+
+def test_targets_come_from_the_settings(app, client, auth_headers, desk):
+    app.config["SLA_FIRST_RESPONSE_MINUTES"] = {**FIRST_RESPONSE, "high": 7}
+    app.config["SLA_RESOLUTION_MINUTES"] = {**RESOLUTION, "high": 70}
+    ticket = file(client, auth_headers, desk.requester)
+    created = parse(ticket["created_at"])
+    first_response = parse(ticket["sla"]["first_response_due_at"])
+    resolution = parse(ticket["sla"]["resolution_due_at"])
+    assert timedelta(minutes=7) <= first_response - created < timedelta(minutes=8)
+    assert timedelta(minutes=70) <= resolution - created < timedelta(minutes=71)
+
+
+def test_settings_parse_per_urgency_maps():
+    parsed = read_environment({"SLA_FIRST_RESPONSE_MINUTES": " Critical=5, low=2000 ", "SLA_RESOLUTION_MINUTES": ""})
+    assert parsed == {"SLA_FIRST_RESPONSE_MINUTES": {"critical": 5, "high": 120, "medium": 480, "low": 2000}}
+    for bad in ("urgent=5", "critical=0", "critical", "critical=soon"):
+        with pytest.raises(ConfigError, match="SLA_RESOLUTION_MINUTES"):
+            read_environment({"SLA_RESOLUTION_MINUTES": bad})
+
+
+def test_a_changed_urgency_moves_the_due_dates(client, auth_headers, admin, make_user):
+    # No department has an agent: the ticket stays open, so its requester may still edit it.
+    requester = make_user()
+    ticket = file(client, auth_headers, requester, urgency="low")
+    response = client.put(f"/api/tickets/{ticket['id']}", json={"urgency": "critical"}, headers=auth_headers(requester))
+    assert response.status_code == 200, response.json
+    for key, minutes in (("first_response_due_at", FIRST_RESPONSE), ("resolution_due_at", RESOLUTION)):
+        moved = parse(ticket["sla"][key]) - parse(response.json["sla"][key])
+        assert moved == timedelta(minutes=minutes["low"] - minutes["critical"])
+
+
+def test_held_tickets_have_no_clock_until_released(client, auth_headers, desk, runner):
+    headers = auth_headers(desk.admin)
+    client.post("/api/admin/blocked-terms", json={"term": "lottery"}, headers=headers)
+    held = file(client, auth_headers, desk.requester, title="VPN lottery win")
+    assert held["status"] == "held"
+    assert held["sla"]["first_response_due_at"] is None and held["sla"]["resolution_due_at"] is None
+    back_date(held, created_at=utcnow() - timedelta(days=30))
+    assert "0 first response, 0 resolution" in sweep(runner)
+    released = client.post(f"/api/tickets/{held['id']}/release", headers=headers).json
+    assert parse(released["sla"]["first_response_due_at"]) > utcnow()
+
+
+# --- The clock: first response, pause, resolution, reopen ---------------------------------------------------------
+
+
+def test_pause_and_resume_with_a_frozen_clock(app):
+    ticket = Ticket(urgency="high", status="assigned")
+    sla.start_clock(ticket, T0)
+    assert ticket.first_response_due_at == T0 + timedelta(hours=2)
+    assert ticket.resolution_due_at == T0 + timedelta(hours=24)
+    sla.on_status_change(ticket, "assigned", "waiting_on_requester", T0 + timedelta(hours=1), by_staff=True)
+    ticket.status = "waiting_on_requester"
+    assert ticket.first_responded_at == T0 + timedelta(hours=1) and ticket.first_response_breached_at is None
+    assert ticket.sla_paused_at == T0 + timedelta(hours=1)
+    # Paused for 30 hours: past the original target, yet not breached, since the clock stood still.
+    assert not sla.is_breached(ticket, "resolution", T0 + timedelta(hours=31))
+    sla.on_status_change(ticket, "waiting_on_requester", "in_progress", T0 + timedelta(hours=31), by_staff=False)
+    ticket.status = "in_progress"
+    assert ticket.sla_paused_at is None
+    assert ticket.resolution_due_at == T0 + timedelta(hours=54)
+    assert not sla.is_breached(ticket, "resolution", T0 + timedelta(hours=53))
+    assert sla.is_breached(ticket, "resolution", T0 + timedelta(hours=55))
+    sla.on_status_change(ticket, "in_progress", "resolved", T0 + timedelta(hours=55), by_staff=True)
+    ticket.status = "resolved"
+    assert ticket.resolution_breached_at == T0 + timedelta(hours=55)  # late: recorded when resolved
+    sla.on_status_change(ticket, "resolved", "open", T0 + timedelta(hours=60), by_staff=False)
+    ticket.status = "open"
+    assert ticket.resolution_due_at == T0 + timedelta(hours=84) and ticket.resolution_breached_at is None
+    assert ticket.first_responded_at == T0 + timedelta(hours=1)
+
+
+def test_a_late_first_response_is_recorded_as_a_breach(app):
+    ticket = Ticket(urgency="critical", status="assigned")
+    sla.start_clock(ticket, T0)
+    sla.stamp_first_response(ticket, T0 + timedelta(hours=1))
+    assert ticket.first_response_breached_at == T0 + timedelta(hours=1)
+    sla.stamp_first_response(ticket, T0 + timedelta(hours=2))
+    assert ticket.first_responded_at == T0 + timedelta(hours=1)
+
+
+def test_staff_status_changes_stamp_the_first_response_the_requesters_do_not(client, auth_headers, desk):
+    ticket = file(client, auth_headers, desk.requester)
+    closed = set_status(client, auth_headers, desk.requester, ticket, "closed")
+    assert closed["sla"]["first_responded_at"] is None
+    other = file_for_agent(client, auth_headers, desk)
+    working = set_status(client, auth_headers, desk.agent, other, "in_progress")
+    assert parse(working["sla"]["first_responded_at"]) >= parse(other["created_at"])
+
+
+def test_waiting_on_the_requester_pauses_the_resolution_clock(client, auth_headers, desk):
+    ticket = file(client, auth_headers, desk.requester)
+    waiting = set_status(client, auth_headers, desk.agent, ticket, "waiting_on_requester")
+    assert waiting["sla"]["paused_at"] is not None
+    due = parse(waiting["sla"]["resolution_due_at"])
+    back_date(ticket, sla_paused_at=parse(waiting["sla"]["paused_at"]) - timedelta(hours=3))
+    resumed = set_status(client, auth_headers, desk.requester, ticket, "in_progress")
+    assert resumed["sla"]["paused_at"] is None
+    shift = parse(resumed["sla"]["resolution_due_at"]) - due
+    assert timedelta(hours=3) <= shift < timedelta(hours=3, minutes=1)
+
+
+# --- The sweep -----------------------------------------------------------------------------------------------------
+
+
+def test_sweep_records_breaches_and_notifies_assignee_and_leads_once(client, auth_headers, desk, runner):
+    late_response = file_for_agent(client, auth_headers, desk)
+    late_resolution = file_for_agent(client, auth_headers, desk)
+    set_status(client, auth_headers, desk.agent, late_resolution, "in_progress")
+    on_time = file_for_agent(client, auth_headers, desk)
+    paused = file_for_agent(client, auth_headers, desk)
+    set_status(client, auth_headers, desk.agent, paused, "waiting_on_requester")
+    past = utcnow() - timedelta(minutes=1)
+    back_date(late_response, first_response_due_at=past)
+    back_date(late_resolution, resolution_due_at=past)
+    # Waiting on its requester since before its due date: the clock stopped in time.
+    back_date(paused, resolution_due_at=past, sla_paused_at=past - timedelta(minutes=5))
+    back_date(on_time, first_response_due_at=utcnow() + timedelta(minutes=5))
+    assert "Would record: 1 first-response and 1 resolution" in sweep(runner, "--dry-run")
+    assert breach_notifications() == []
+
+    output = sweep(runner)
+    assert "Breaches recorded: 1 first response, 1 resolution" in output
+    notified = sorted(breach_notifications())
+    expected = sorted(
+        (user.id, f"SLA breached: {ticket['number']} ({kind})")
+        for ticket, kind in ((late_response, "first response"), (late_resolution, "resolution"))
+        for user in (desk.agent, desk.lead)
+    )
+    assert notified == expected
+    rows = {str(row.id): row for row in db.session.scalars(sa.select(Ticket))}
+    assert rows[late_response["id"]].first_response_breached_at is not None
+    assert rows[late_resolution["id"]].resolution_breached_at is not None
+    assert rows[on_time["id"]].first_response_breached_at is None
+    assert rows[paused["id"]].resolution_breached_at is None
+    shown = client.get(f"/api/tickets/{late_resolution['id']}", headers=auth_headers(desk.requester)).json["sla"]
+    assert shown["resolution_breached"] is True and shown["resolution_breached_at"] is not None
+    assert shown["first_response_breached"] is False
+
+    assert "Breaches recorded: 0 first response, 0 resolution" in sweep(runner)
+    assert len(breach_notifications()) == len(expected)
+    audits = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "ticket.sla_sweep")).all()
+    assert [entry.changes for entry in audits] == [{"first_response_breaches": 1, "resolution_breaches": 1}]
+
+
+def test_an_unassigned_breach_escalates_to_the_leads_only(client, auth_headers, desk, runner):
+    ticket = file(client, auth_headers, desk.requester)
+    back_date(ticket, assignee_id=None, status="open", first_response_due_at=utcnow() - timedelta(seconds=1))
+    sweep(runner)
+    assert [user_id for user_id, _ in breach_notifications()] == [desk.lead.id]
+
+
+def test_a_reopened_ticket_breaching_again_is_a_new_breach(client, auth_headers, desk, runner):
+    ticket = file_for_agent(client, auth_headers, desk)
+    set_status(client, auth_headers, desk.agent, ticket, "in_progress")
+    back_date(ticket, resolution_due_at=utcnow() - timedelta(minutes=1))
+    sweep(runner)
+    set_status(client, auth_headers, desk.agent, ticket, "resolved")
+    reopened = set_status(client, auth_headers, desk.requester, ticket, "open")
+    assert reopened["sla"]["resolution_breached"] is False and parse(reopened["sla"]["resolution_due_at"]) > utcnow()
+    back_date(ticket, resolution_due_at=utcnow() - timedelta(minutes=1))
+    sweep(runner)
+    assert len(breach_notifications()) == 4  # agent and lead, twice
+
+
+# --- The `breached` filter ------------------------------------------------------------------------------------------
+
+
+def test_breached_filter_lists_recorded_and_live_breaches(client, auth_headers, desk, runner):
+    recorded = file(client, auth_headers, desk.requester)
+    live = file(client, auth_headers, desk.requester)
+    fine = file(client, auth_headers, desk.requester)
+    no_clock = file(client, auth_headers, desk.requester)  # as tickets filed before the SLA existed
+    back_date(no_clock, first_response_due_at=None, resolution_due_at=None)
+    back_date(recorded, first_response_due_at=utcnow() - timedelta(minutes=1))
+    sweep(runner)
+    back_date(live, resolution_due_at=utcnow() - timedelta(seconds=1))  # passed, not swept yet
+
+    def listed(value, user=desk.lead):
+        response = client.get(f"/api/tickets?breached={value}&per_page=100", headers=auth_headers(user))
+        assert response.status_code == 200, response.json
+        return {item["id"] for item in response.json["items"]}
+
+    assert listed("true") == {recorded["id"], live["id"]}
+    assert {recorded["id"], live["id"]}.isdisjoint(listed("false")) and {fine["id"], no_clock["id"]} <= listed("false")
+    assert listed("true", desk.requester) == {recorded["id"], live["id"]}
+    assert client.get("/api/tickets?breached=maybe", headers=auth_headers(desk.lead)).status_code == 400
+
+
+# --- Two sweeps at once ----------------------------------------------------------------------------------------------
+
+
+def _waiting_for_a_lock(connection, pids):
+    return connection.execute(
+        sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid IN :pids AND wait_event_type = 'Lock'").bindparams(
+            sa.bindparam("pids", expanding=True)
+        ),
+        {"pids": pids},
+    ).scalar()
+
+
+def test_two_concurrent_sweeps_notify_each_breach_once(app, client, auth_headers, desk):
+    """Two sweeps, each in its own thread, app context and connection, held up by a third connection so that their
+    transactions overlap: each breach is still recorded and notified exactly once."""
+    tickets = [file_for_agent(client, auth_headers, desk, desk.lead) for _ in range(12)]  # leads: no daily limit
+    for ticket in tickets:
+        back_date(ticket, first_response_due_at=utcnow() - timedelta(minutes=1))
+    postgres = db.engine.dialect.name == "postgresql"
+    results, errors, pids = [], [], []
+
+    def run():
+        with app.app_context():
+            try:
+                if postgres:
+                    pids.append(db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar())
+                results.append(sla.sweep())
+            except Exception as exc:  # reported by the assertion below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    with db.engine.connect() as blocker:
+        if postgres:
+            blocker.execute(sa.text("LOCK TABLE notifications IN SHARE MODE"))
+        else:
+            blocker.exec_driver_sql("BEGIN IMMEDIATE")
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        try:
+            for thread in threads:
+                thread.start()
+            if postgres:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    with db.engine.connect() as observer:
+                        waiting = _waiting_for_a_lock(observer, pids) if len(pids) == 2 else 0
+                    if waiting >= 1 and waiting + len(results) + len(errors) == 2:
+                        break
+                    time.sleep(0.02)
+                else:
+                    pytest.fail("the two sweeps never overlapped")
+            else:
+                time.sleep(0.5)
+        finally:
+            blocker.rollback()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    assert errors == []
+    assert sum(result.first_response_breaches for result in results) == 12
+    db.session.expire_all()
+    notified = breach_notifications()
+    assert len(notified) == len(set(notified))
+    assert sorted(notified) == sorted(
+        (user.id, f"SLA breached: {ticket['number']} (first response)")
+        for ticket in tickets
+        for user in (desk.agent, desk.lead)
+    )
