@@ -222,6 +222,8 @@ SETTINGS = (
     Setting("TICKETS_PER_DAY", _whole(1), "a whole number of tickets (1 or more)", 5),
     Setting("TICKET_ROUTER", _choice("keywords"), "keywords", "keywords"),
     Setting("TICKET_CONTENT_CHECK", _choice("heuristics"), "heuristics", "heuristics"),
+    # Answers `POST /api/helpdesk/ask` and a ticket's suggestions (finstack/tickets/kb.py).
+    Setting("HELPDESK_ANSWERER", _choice("fulltext"), "fulltext", "fulltext"),
     Setting("REQUEST_READ_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 30),
     Setting("REQUEST_HEADER_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 5),
     Setting(

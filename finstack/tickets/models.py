@@ -118,3 +118,29 @@ class Ticket(db.Model):
     @property
     def reference(self):
         return f"TKT-{self.number:06d}"
+
+
+ARTICLE_STATUSES = ("draft", "published")
+
+
+class KbArticle(db.Model):
+    """A knowledge-base article; its search objects (migration 0014) are kept by triggers, see tickets/kb.py."""
+
+    __tablename__ = "kb_articles"
+    __table_args__ = (sa.CheckConstraint(sa.column("status").in_(ARTICLE_STATUSES), name="status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    tags: Mapped[list] = mapped_column(sa.JSON, default=list)
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft", index=True)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True
+    )
+    author_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    published_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    department = relationship(Department, lazy="joined")
+    author = relationship("User", lazy="joined")
