@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from finstack.audit.models import AuditLog
 from finstack.extensions import db
+from finstack.tickets.kb import snippet
 from finstack.tickets.models import Ticket
 from tests.test_tickets import desk, file  # noqa: F401 - `desk` is a fixture
 
@@ -175,6 +176,14 @@ def test_query_syntax_characters_are_words(client, auth_headers, desk, query):  
     answers = ask(client, auth_headers, desk.requester, query)
     expected = [("article", article["id"])] if "printer" in query else []
     assert sources(answers) == expected
+
+
+def test_snippet_is_cut_at_words_around_the_first_word_found():
+    text = " ".join(f"word{n}" for n in range(100)) + " the Printers are here " + " ".join("tail" for _ in range(100))
+    cut = snippet(text, ["printer"])
+    assert cut.startswith("…") and cut.endswith("…") and "Printers are here" in cut
+    assert len(cut) <= 202 and not cut[1].isspace() and cut[1:].split()[0].startswith("word")
+    assert snippet("Short text.", ["absent"]) == "Short text."
 
 
 @pytest.mark.parametrize(

@@ -99,15 +99,16 @@ def ranked(statement, source, words, every_word=False):
 
 def snippet(text, words):
     """About SNIPPET_LENGTH characters of `text` around the first word found (its stem, roughly), else its start."""
-    folded = text.casefold()
-    found = [folded.find(word[: max(4, len(word) - 2)]) for word in words]
+    lowered = text.lower()
+    found = [lowered.find(word[: max(4, len(word) - 2)]) for word in words]
     start = min((position for position in found if position >= 0), default=0)
     start = max(0, start - SNIPPET_LENGTH // 4)
     if start:
         start = text.find(" ", start) + 1 or start
     end = start + SNIPPET_LENGTH
     if end < len(text):
-        end = text.rfind(" ", start, end) if text.rfind(" ", start, end) > start else end
+        space = text.rfind(" ", start, end)
+        end = space if space > start else end
     return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
 
 
