@@ -254,6 +254,8 @@ SETTINGS = (
         "urgency=minutes pairs such as critical=240,high=1440 (urgencies: critical, high, medium, low)",
         SLA_RESOLUTION_DEFAULTS,
     ),
+    # Answers `POST /api/helpdesk/ask` and a ticket's suggestions (finstack/tickets/kb.py).
+    Setting("HELPDESK_ANSWERER", _choice("fulltext"), "fulltext", "fulltext"),
     Setting("REQUEST_READ_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 30),
     Setting("REQUEST_HEADER_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 5),
     Setting(

@@ -308,3 +308,22 @@ def can_assign_ticket(user, department_role):
 
 def can_list_department_agents(user, department_role):
     return user.role == "admin" or department_role is not None
+
+
+# Knowledge base: agents (of any department) and admins write articles and read drafts; everyone reads published ones.
+# `is_agent`: the user works in at least one department.
+
+
+def can_write_kb_article(user, is_agent):
+    return user.role == "admin" or is_agent
+
+
+def can_read_kb_article(user, article, is_agent):
+    return article.status == "published" or can_write_kb_article(user, is_agent)
+
+
+def readable_kb_articles_clause(user, article_model, is_agent):
+    """SQL for the articles `can_read_kb_article` lets `user` read; the two must agree."""
+    if can_write_kb_article(user, is_agent):
+        return sa.true()
+    return article_model.status == "published"

@@ -25,14 +25,19 @@ FTS_TABLE = sa.literal_column("task_search_fts")
 BM25_WEIGHTS = (10.0, 4.0, 1.0, 4.0)
 
 
+# The search objects kept by triggers (migrations 0010 and 0014): tables, the tables with a search_vector column.
+SEARCH_TABLE_PREFIXES = ("task_search", "ticket_search", "kb_article_search")
+SEARCH_VECTOR_TABLES = ("tasks", "tickets", "kb_articles")
+
+
 def include_name(name, type_, parent_names):
-    """Alembic: leave the search objects of migration 0010 out of the models-versus-database comparison."""
+    """Alembic: leave the search objects of migrations 0010 and 0014 out of the models-versus-database comparison."""
     if type_ == "table":
-        return not name.startswith("task_search")
+        return not name.startswith(SEARCH_TABLE_PREFIXES)
     if type_ == "column":
-        return not (parent_names.get("table_name") == "tasks" and name == "search_vector")
+        return not (parent_names.get("table_name") in SEARCH_VECTOR_TABLES and name == "search_vector")
     if type_ == "index":
-        return name != "ix_tasks_search_vector"
+        return name not in {f"ix_{table}_search_vector" for table in SEARCH_VECTOR_TABLES}
     return True
 
 

@@ -4,7 +4,7 @@ bp = ApiBlueprint(
     "helpdesk",
     __name__,
     url_prefix="/api",
-    description="Helpdesk: departments and agents, tickets, routing rules, blocked terms",
+    description="Helpdesk: departments and agents, tickets, routing rules, blocked terms, knowledge base and answers",
 )
 
-from finstack.tickets import routes  # noqa: E402,F401 - routes attach themselves to bp
+from finstack.tickets import kb_routes, routes  # noqa: E402,F401 - routes attach themselves to bp

@@ -131,3 +131,29 @@ class Ticket(db.Model):
 # The SLA sweep's scans: active tickets whose first-response or resolution target has passed.
 sa.Index("ix_tickets_status_first_response_due_at", Ticket.status, Ticket.first_response_due_at)
 sa.Index("ix_tickets_status_resolution_due_at", Ticket.status, Ticket.resolution_due_at)
+
+
+ARTICLE_STATUSES = ("draft", "published")
+
+
+class KbArticle(db.Model):
+    """A knowledge-base article; its search objects (migration 0014) are kept by triggers, see tickets/kb.py."""
+
+    __tablename__ = "kb_articles"
+    __table_args__ = (sa.CheckConstraint(sa.column("status").in_(ARTICLE_STATUSES), name="status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    tags: Mapped[list] = mapped_column(sa.JSON, default=list)
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft", index=True)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("departments.id", ondelete="SET NULL"), index=True
+    )
+    author_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    published_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    department = relationship(Department, lazy="joined")
+    author = relationship("User", lazy="joined")
