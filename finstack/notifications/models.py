@@ -14,6 +14,7 @@ NOTIFICATION_TYPES = (
     "mentioned",
     "attachment_added",
     "task_overdue",
+    "misuse_warning",
 )
 
 
