@@ -308,3 +308,19 @@ def can_assign_ticket(user, department_role):
 
 def can_list_department_agents(user, department_role):
     return user.role == "admin" or department_role is not None
+
+
+# The helpdesk report (finstack/reports/helpdesk.py): admins see every department, leads the departments they lead.
+def can_see_helpdesk_reports(user, leads_a_department):
+    return user.role == "admin" or leads_a_department
+
+
+def can_see_helpdesk_department_report(user, leads_the_department):
+    return user.role == "admin" or leads_the_department
+
+
+def helpdesk_report_departments_clause(user, department_model, lead_departments):
+    """SQL for the departments the report shows `user`; agrees with the two functions above."""
+    if user.role == "admin":
+        return sa.true()
+    return department_model.id.in_(lead_departments)
