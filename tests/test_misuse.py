@@ -263,6 +263,9 @@ def test_filters(client, auth_headers, scene, reports, admin):
     assert users(reviewed="true") == {old}
     assert users(reviewed="false") == {noisy}
     assert users(action="none") == {old}
+    url = f"/api/admin/misuse-reports/{reports[scene.old.id]}"
+    assert client.patch(url, json={"reviewed": False}, headers=headers).status_code == 409
+    assert client.patch(url, json={"reviewed": False, "action": "none"}, headers=headers).status_code == 409
     assert client.get("/api/admin/misuse-reports?pattern=spam", headers=headers).status_code == 400
 
 

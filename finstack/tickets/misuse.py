@@ -218,7 +218,7 @@ def review(actor, report_id, *, reviewed=None, action=None):
     report = get_report(actor, report_id)
     if action is not None and report.action not in (None, action):
         raise ApiError(409, f"The action {report.action!r} was taken on this report already")
-    if reviewed is False and (action or report.action) not in (None, "none"):
+    if reviewed is False and (action is not None or report.action is not None):
         raise ApiError(409, "A report acted upon stays reviewed")
     new_action = action is not None and report.action is None
     if new_action:
