@@ -311,16 +311,13 @@ def can_list_department_agents(user, department_role):
 
 
 # The helpdesk report (finstack/reports/helpdesk.py): admins see every department, leads the departments they lead.
-def can_see_helpdesk_reports(user, leads_a_department):
-    return user.role == "admin" or leads_a_department
-
-
-def can_see_helpdesk_department_report(user, leads_the_department):
-    return user.role == "admin" or leads_the_department
+def can_see_helpdesk_report(user, leads):
+    """`leads`: the user leads the department asked for (or, for the whole report, at least one)."""
+    return user.role == "admin" or leads
 
 
 def helpdesk_report_departments_clause(user, department_model, lead_departments):
-    """SQL for the departments the report shows `user`; agrees with the two functions above."""
+    """SQL for the departments the report shows `user`; agrees with `can_see_helpdesk_report`."""
     if user.role == "admin":
         return sa.true()
     return department_model.id.in_(lead_departments)

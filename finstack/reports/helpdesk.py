@@ -26,14 +26,14 @@ def _departments_clause(actor, department_id):
     )
     leads_any = db.session.scalar(sa.select(sa.exists(lead_departments)))
     permissions.require(
-        permissions.can_see_helpdesk_reports(actor, leads_any), "Only admins and department leads see this report"
+        permissions.can_see_helpdesk_report(actor, leads_any), "Only admins and department leads see this report"
     )
     if department_id is not None:
         leads_it = db.session.scalar(
             sa.select(sa.exists(lead_departments.where(DepartmentAgent.department_id == department_id)))
         )
         permissions.require(
-            permissions.can_see_helpdesk_department_report(actor, leads_it), "You do not lead this department"
+            permissions.can_see_helpdesk_report(actor, leads_it), "You do not lead this department"
         )
         return Department.id == department_id
     return permissions.helpdesk_report_departments_clause(actor, Department, lead_departments)
