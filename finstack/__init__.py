@@ -138,8 +138,8 @@ def register_commands(app):
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(tasks_cli)
-    app.cli.add_command(attachments_cli)
     app.cli.add_command(tickets_cli)
+    app.cli.add_command(attachments_cli)
     app.cli.add_command(setup_command)
 
 

@@ -327,3 +327,16 @@ def readable_kb_articles_clause(user, article_model, is_agent):
     if can_write_kb_article(user, is_agent):
         return sa.true()
     return article_model.status == "published"
+
+
+# The helpdesk report (finstack/reports/helpdesk.py): admins see every department, leads the departments they lead.
+def can_see_helpdesk_report(user, leads):
+    """`leads`: the user leads the department asked for (or, for the whole report, at least one)."""
+    return user.role == "admin" or leads
+
+
+def helpdesk_report_departments_clause(user, department_model, lead_departments):
+    """SQL for the departments the report shows `user`; agrees with `can_see_helpdesk_report`."""
+    if user.role == "admin":
+        return sa.true()
+    return department_model.id.in_(lead_departments)

@@ -15,6 +15,7 @@ NOTIFICATION_TYPES = (
     "attachment_added",
     "task_overdue",
     "ticket_breached",
+    "misuse_warning",
 )
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from finstack.core import permissions
 from finstack.core.pagination import paginate
-from finstack.core.sql import count_where, hours_between
+from finstack.core.sql import count_where, hours_between, medians
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.projects.access import get_readable_project
@@ -68,31 +68,16 @@ def _with_users(per_assignee, *extra_columns):
 
 
 def _medians(conditions):
-    """Per assignee, the median of `closed_at - date_created` in hours over their closed tasks.
-
-    One query on both databases (SQLite has no percentile function): rank each assignee's durations, then average
-    the middle one (odd count) or the two middle ones (even count): ranks (n + 1) div 2 and (n + 2) div 2.
-    """
+    """Per assignee (`key`), the median of `closed_at - date_created` in hours over their closed tasks."""
     durations = (
         sa.select(
-            Task.contact_person_id.label("user_id"),
+            Task.contact_person_id.label("key"),
             hours_between(Task.closed_at, Task.date_created).label("hours"),
         )
         .where(*conditions, Task.status == "closed", Task.closed_at.is_not(None))
         .subquery("durations")
     )
-    ranked = sa.select(
-        durations.c.user_id,
-        durations.c.hours,
-        sa.func.row_number().over(partition_by=durations.c.user_id, order_by=durations.c.hours).label("rank"),
-        sa.func.count().over(partition_by=durations.c.user_id).label("n"),
-    ).subquery("ranked")
-    return (
-        sa.select(ranked.c.user_id, sa.func.avg(ranked.c.hours).label("median_hours"))
-        .where(ranked.c.rank.between((ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2))
-        .group_by(ranked.c.user_id)
-        .subquery("medians")
-    )
+    return medians(durations)
 
 
 def _performance_statement(actor, project_id, team_id, date_from, date_to):
@@ -114,10 +99,10 @@ def _performance_statement(actor, project_id, team_id, date_from, date_to):
         .group_by(Task.contact_person_id)
         .subquery("per_assignee")
     )
-    medians = _medians(conditions)
+    per_assignee_medians = _medians(conditions)
     statement = (
-        _with_users(per_assignee, medians.c.median_hours)
-        .outerjoin(medians, medians.c.user_id == User.id)
+        _with_users(per_assignee, per_assignee_medians.c.median_hours)
+        .outerjoin(per_assignee_medians, per_assignee_medians.c.key == User.id)
         .order_by(User.full_name, User.id)
     )
     return statement, sa.select(per_assignee.c.user_id)

@@ -2,10 +2,13 @@ from flask import Response
 from flask_jwt_extended import current_user
 
 from finstack.core.schemas import page_of
-from finstack.reports import bp, projects, service
+from finstack.reports import bp, helpdesk, projects, service
 from finstack.reports.schemas import (
+    HELPDESK_TABLE_SCHEMAS,
     PROJECT_TABLE_SCHEMAS,
     TEAM_OVERVIEW_CSV_FIELDS,
+    HelpdeskReportOut,
+    HelpdeskReportQuery,
     ProjectReportOut,
     ProjectReportQuery,
     TeamOverviewOut,
@@ -130,3 +133,22 @@ def workload(query):
         query.pop("per_page")
         return _csv_response("workload.csv", csv_chunks(WorkloadOut(), projects.workload_rows(current_user, **query)))
     return projects.workload(current_user, **query)
+
+
+@bp.get("/helpdesk")
+@bp.auth_required()
+@bp.arguments(HelpdeskReportQuery, location="query")
+@bp.response(200, HelpdeskReportOut)
+@bp.alt_response(200, **CSV)
+def helpdesk_report(query):
+    """Per department: tickets created in the range by status, median resolution hours, average feedback; per agent:
+    active tickets now.
+
+    Admins see every department, department leads the ones they lead; others 403. `format=csv` answers one table,
+    chosen by `table` (`departments` or `agents`): a header row with its fields, then its rows.
+    """
+    output, table = query.pop("format"), query.pop("table")
+    report = helpdesk.helpdesk_report(current_user, **query)
+    if output == "csv":
+        return _csv_response(f"helpdesk-{table}.csv", csv_chunks(HELPDESK_TABLE_SCHEMAS[table](), report[table]))
+    return report

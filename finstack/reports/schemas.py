@@ -3,10 +3,11 @@ import io
 
 from marshmallow import fields, validate
 
-from finstack.core.schemas import BaseSchema, DateRangeQuery, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, DateRangeQuery, PageQuery
 from finstack.projects.schemas import ProgressOut
 from finstack.reports.projects import DEFAULT_WEEKS, MAX_WEEKS
 from finstack.reports.service import SORTS
+from finstack.tickets.models import STATUSES
 
 FORMATS = ("json", "csv")
 CSV_CHUNK_ROWS = 500
@@ -207,3 +208,57 @@ def csv_chunks(schema, rows, columns=None):
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+# --- The helpdesk report -----------------------------------------------------------------------------------------
+
+HELPDESK_TABLES = ("departments", "agents")
+
+
+class HelpdeskReportQuery(DateRangeQuery):
+    department_id = fields.UUID(metadata={"description": "Only this department (a lead: one they lead, else 403)"})
+    format = _format_field()
+    table = fields.String(
+        load_default="departments",
+        validate=validate.OneOf(HELPDESK_TABLES),
+        metadata={"description": "With `format=csv`: which table of the report the CSV holds"},
+    )
+
+
+HelpdeskDepartmentOut = BaseSchema.from_dict(
+    {
+        "department_id": fields.UUID(),
+        "department": fields.String(),
+        "total": fields.Integer(metadata={"description": "Tickets created in the range"}),
+        **{status: fields.Integer(metadata={"description": f"Of those, now {status}"}) for status in STATUSES},
+        "median_resolution_hours": fields.Float(
+            allow_none=True, metadata={"description": "Median of resolved_at - created_at over the resolved ones"}
+        ),
+        "median_first_response_hours": fields.Float(
+            allow_none=True, metadata={"description": "Null: tickets have no first-response stamp yet"}
+        ),
+        "average_feedback": fields.Float(allow_none=True, metadata={"description": "Mean rating, 2 decimals"}),
+        "feedback_count": fields.Integer(),
+    },
+    name="HelpdeskDepartmentOut",
+)
+
+
+class HelpdeskAgentOut(BaseSchema):
+    department_id = fields.UUID()
+    department = fields.String()
+    user_id = fields.UUID()
+    username = fields.String()
+    full_name = fields.String()
+    role = fields.String()
+    active_tickets = fields.Integer(metadata={"description": "Assigned to them in the department and active, now"})
+
+
+class HelpdeskReportOut(BaseSchema):
+    date_from = AwareDateTime(allow_none=True)
+    date_to = AwareDateTime(allow_none=True)
+    departments = fields.List(fields.Nested(HelpdeskDepartmentOut), metadata={"description": "By name"})
+    agents = fields.List(fields.Nested(HelpdeskAgentOut), metadata={"description": "By department, busiest first"})
+
+
+HELPDESK_TABLE_SCHEMAS = {"departments": HelpdeskDepartmentOut, "agents": HelpdeskAgentOut}

@@ -6,7 +6,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from finstack.core.mail import mailer
 from finstack.core.time import utcnow
-from finstack.tickets import sla
+from finstack.tickets import misuse, sla
+from finstack.users.cli import cli_actor
 
 tickets_cli = AppGroup("tickets", help="Scheduled helpdesk jobs.")
 
@@ -46,3 +47,24 @@ def sweep_sla(dry_run, mail_timeout):
         raise click.ClickException(
             f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
         )
+
+
+@tickets_cli.command("sweep-misuse")
+@click.option(
+    "--window-hours",
+    default=24,
+    show_default=True,
+    type=click.IntRange(min=1, max=24 * 31),
+    help="Look at the tickets filed in this many hours before now.",
+)
+def sweep_misuse(window_hours):
+    """Report requesters showing misuse patterns (high volume, near-duplicate titles, too-short descriptions).
+
+    At most one report per user per UTC day: safe to run from cron as often as wanted, and twice at once.
+    """
+    try:
+        result = misuse.sweep(window_hours=window_hours, actor=cli_actor())
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"Misuse sweep failed, nothing was changed: {exc}") from exc
+    click.echo(f"Requesters showing a pattern: {result.flagged_users}")
+    click.echo(f"Reports created: {result.reports_created}")

@@ -157,3 +157,36 @@ class KbArticle(db.Model):
 
     department = relationship(Department, lazy="joined")
     author = relationship("User", lazy="joined")
+
+
+MISUSE_PATTERNS = ("high_volume", "duplicate_titles", "short_descriptions")
+MISUSE_ACTIONS = ("none", "warn", "suspend")
+
+
+class MisuseReport(db.Model):
+    """What the misuse sweep found about one requester on one (UTC) day: at most one report per user per day."""
+
+    __tablename__ = "misuse_reports"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "day", name="uq_misuse_reports_user_id_day"),
+        sa.CheckConstraint(sa.column("action").in_(MISUSE_ACTIONS), name="action"),
+        sa.Index("ix_misuse_reports_day", "day"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    day: Mapped[object] = mapped_column(sa.Date)
+    window_hours: Mapped[int] = mapped_column(sa.Integer)
+    ticket_count: Mapped[int] = mapped_column(sa.Integer)
+    # The pattern names found (MISUSE_PATTERNS), and per pattern the ticket numbers and figures behind it.
+    patterns: Mapped[list] = mapped_column(sa.JSON)
+    evidence: Mapped[dict] = mapped_column(sa.JSON)
+    reviewed: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    action: Mapped[str | None] = mapped_column(sa.String(16))
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    user = relationship("User", foreign_keys=[user_id], lazy="joined", innerjoin=True)
+    reviewer = relationship("User", foreign_keys=[reviewed_by], lazy="joined")

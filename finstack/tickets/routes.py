@@ -1,7 +1,7 @@
 from flask_jwt_extended import current_user
 
 from finstack.core.schemas import PageQuery, page_of
-from finstack.tickets import bp, service
+from finstack.tickets import bp, misuse, service
 from finstack.tickets.schemas import (
     AgentCreate,
     AgentOut,
@@ -11,6 +11,9 @@ from finstack.tickets.schemas import (
     DepartmentOut,
     DepartmentUpdate,
     FeedbackIn,
+    MisuseReportOut,
+    MisuseReportQuery,
+    MisuseReview,
     RoutingRuleCreate,
     RoutingRuleOut,
     RoutingRuleQuery,
@@ -251,3 +254,32 @@ def release_ticket(ticket_id):
 def reject_ticket(ticket_id):
     """Admins: a held ticket becomes `rejected`, for good."""
     return service.reject(current_user, ticket_id)
+
+
+# --- Misuse reports (admins) -------------------------------------------------------------------------------------
+
+
+@bp.get("/admin/misuse-reports")
+@bp.auth_required()
+@bp.arguments(MisuseReportQuery, location="query")
+@bp.response(200, page_of(MisuseReportOut))
+def list_misuse_reports(query):
+    """What `flask tickets sweep-misuse` found, newest day first: one report per user per day."""
+    return misuse.list_reports(current_user, **query)
+
+
+@bp.get("/admin/misuse-reports/<uuid:report_id>")
+@bp.auth_required()
+@bp.response(200, MisuseReportOut)
+def get_misuse_report(report_id):
+    return misuse.get_report(current_user, report_id)
+
+
+@bp.patch("/admin/misuse-reports/<uuid:report_id>")
+@bp.auth_required()
+@bp.arguments(MisuseReview)
+@bp.response(200, MisuseReportOut)
+def review_misuse_report(data, report_id):
+    """Mark reviewed, and act once: `none`, `warn` (a notification to the user) or `suspend` (the account is
+    deactivated and its sessions end; not an admin's own, nor the last admin's). Acting marks the report reviewed."""
+    return misuse.review(current_user, report_id, **data)

@@ -1,8 +1,8 @@
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, StrictBoolean
 from finstack.tickets import sla
-from finstack.tickets.models import AGENT_ROLES, STATUSES, URGENCIES
+from finstack.tickets.models import AGENT_ROLES, MISUSE_ACTIONS, MISUSE_PATTERNS, STATUSES, URGENCIES
 from finstack.users.schemas import UserBrief
 
 NAME = validate.And(validate.Length(min=1, max=100), NotBlank())
@@ -247,3 +247,46 @@ class TicketReroute(BaseSchema):
 class FeedbackIn(BaseSchema):
     rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
     comment = fields.String(allow_none=True, validate=validate.Length(max=2000), load_default=None)
+
+
+# --- Misuse reports ------------------------------------------------------------------------------------------------
+
+
+class MisuseReportOut(BaseSchema):
+    id = fields.UUID(required=True)
+    user = fields.Nested(UserBrief, required=True)
+    day = fields.Date(required=True, metadata={"description": "The UTC day of the sweep that found it"})
+    window_hours = fields.Integer(required=True)
+    ticket_count = fields.Integer(required=True, metadata={"description": "Tickets the user filed in the window"})
+    patterns = fields.List(fields.String(), required=True, metadata={"description": "`, `".join(MISUSE_PATTERNS)})
+    evidence = fields.Dict(
+        required=True, metadata={"description": "Per pattern found, the ticket numbers behind it (and the threshold)"}
+    )
+    reviewed = fields.Boolean(required=True)
+    reviewed_by = fields.Nested(UserBrief, required=True, allow_none=True, attribute="reviewer")
+    reviewed_at = AwareDateTime(required=True, allow_none=True)
+    action = fields.String(required=True, allow_none=True)
+    created_at = AwareDateTime(required=True)
+    updated_at = AwareDateTime(required=True)
+
+
+class MisuseReportQuery(PageQuery):
+    reviewed = fields.Boolean()
+    user_id = fields.UUID()
+    pattern = fields.String(validate=validate.OneOf(MISUSE_PATTERNS))
+    action = fields.String(validate=validate.OneOf(MISUSE_ACTIONS))
+    day_from = fields.Date()
+    day_to = fields.Date()
+
+
+class MisuseReview(BaseSchema):
+    reviewed = StrictBoolean()
+    action = fields.String(
+        validate=validate.OneOf(MISUSE_ACTIONS),
+        metadata={"description": "Once per report: `warn` notifies the user, `suspend` deactivates the account"},
+    )
+
+    @validates_schema
+    def _something_to_change(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Give `reviewed`, `action` or both.")
