@@ -33,8 +33,18 @@ def desk(app, make_user, admin):
     ):
         db.session.add(DepartmentAgent(department_id=department.id, user_id=user.id, role=role))
 
-    def ticket(department, status, days_ago=1, resolved_after=None, rating=None, assignee=None):
+    def ticket(department, status, days_ago=1, resolved_after=None, rating=None, assignee=None, responded=None):
+        """`responded`: (hours to the first response, whether it was late): the ticket then has an SLA clock."""
         created = now - timedelta(days=days_ago)
+        clock = {}
+        if responded is not None:
+            hours, late = responded
+            clock = {
+                "first_response_due_at": created + timedelta(hours=3),
+                "resolution_due_at": created + timedelta(hours=24),
+                "first_responded_at": created + timedelta(hours=hours),
+                "first_response_breached_at": created + timedelta(hours=hours) if late else None,
+            }
         db.session.add(
             Ticket(
                 number=next(_numbers),
@@ -48,13 +58,15 @@ def desk(app, make_user, admin):
                 resolved_at=created + timedelta(hours=resolved_after) if resolved_after is not None else None,
                 feedback_rating=rating,
                 created_at=created,
+                **clock,
             )
         )
 
-    # Alpha in the range: resolved after 2, 4 and 10 hours (median 4), ratings 5 and 2 (mean 3.5), three active.
-    ticket(desk.alpha, "resolved", resolved_after=2, rating=5)
-    ticket(desk.alpha, "resolved", resolved_after=4, rating=2)
-    ticket(desk.alpha, "closed", resolved_after=10)
+    # Alpha in the range: resolved after 2, 4 and 10 hours (median 4), ratings 5 and 2 (mean 3.5), three active;
+    # first responses after 1, 2 and 6 hours (median 2), the last one late: 2 of 3 clocks met (66.67 %).
+    ticket(desk.alpha, "resolved", resolved_after=2, rating=5, responded=(1, False))
+    ticket(desk.alpha, "resolved", resolved_after=4, rating=2, responded=(2, False))
+    ticket(desk.alpha, "closed", resolved_after=10, responded=(6, True))
     ticket(desk.alpha, "assigned", assignee=desk.one)
     ticket(desk.alpha, "in_progress", assignee=desk.one)
     ticket(desk.alpha, "waiting_on_requester", assignee=desk.two)
@@ -96,7 +108,8 @@ def test_figures_over_a_date_range(client, auth_headers, desk):
         "resolved": 2,
         "closed": 1,
         "median_resolution_hours": 4.0,
-        "median_first_response_hours": None,
+        "median_first_response_hours": 2.0,
+        "sla_compliance": 66.67,
         "average_feedback": 3.5,
         "feedback_count": 2,
     }
@@ -118,7 +131,8 @@ def test_without_a_range_every_ticket_counts(client, auth_headers, desk):
 def test_a_range_without_tickets(client, auth_headers, desk):
     future = (utcnow() + timedelta(days=5)).date().isoformat()
     alpha = _by_id(_report(client, auth_headers, desk.admin, date_from=future)["departments"], desk.alpha)
-    assert (alpha["total"], alpha["median_resolution_hours"], alpha["average_feedback"]) == (0, None, None)
+    figures = ("total", "median_resolution_hours", "median_first_response_hours", "sla_compliance", "average_feedback")
+    assert [alpha[name] for name in figures] == [0, None, None, None, None]
 
 
 def test_roles(client, auth_headers, desk):
@@ -145,7 +159,8 @@ def test_csv(client, auth_headers, desk):
     [row] = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert (row["department"], row["total"], row["resolved"]) == ("Alpha", "6", "2")
     assert row["median_resolution_hours"] == "4.0"
-    assert (row["average_feedback"], row["median_first_response_hours"]) == ("3.5", "")
+    figures = ("average_feedback", "median_first_response_hours", "sla_compliance")
+    assert [row[name] for name in figures] == ["3.5", "2.0", "66.67"]
     response = client.get(URL, query_string={"format": "csv", "table": "agents"}, headers=headers)
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert {(row["username"], row["active_tickets"]) for row in rows} == {

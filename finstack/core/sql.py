@@ -36,8 +36,9 @@ def count_where(condition):
     return sa.func.count(sa.case((condition, 1)))
 
 
-def medians(durations):
-    """Per `durations.c.key`, the median of `durations.c.hours`: a subquery of (key, median_hours).
+def medians(durations, name="medians"):
+    """Per `durations.c.key`, the median of `durations.c.hours`: a subquery of (key, median_hours), called `name`
+    (two medians in one statement need two names).
 
     One query on both databases (SQLite has no percentile function): rank each key's values, then average the middle
     one (odd count) or the two middle ones (even count): ranks (n + 1) div 2 and (n + 2) div 2.
@@ -47,10 +48,10 @@ def medians(durations):
         durations.c.hours,
         sa.func.row_number().over(partition_by=durations.c.key, order_by=durations.c.hours).label("rank"),
         sa.func.count().over(partition_by=durations.c.key).label("n"),
-    ).subquery("ranked")
+    ).subquery(f"{name}_ranked")
     return (
         sa.select(ranked.c.key, sa.func.avg(ranked.c.hours).label("median_hours"))
         .where(ranked.c.rank.between((ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2))
         .group_by(ranked.c.key)
-        .subquery("medians")
+        .subquery(name)
     )

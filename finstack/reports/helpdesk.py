@@ -3,17 +3,23 @@ feedback over the tickets created in a date range; per agent, their load (active
 
 Admins see every department, leads the departments they lead, others are refused (403). Figures are SQL aggregates;
 medians use `core.sql.medians` (window functions, the same on SQLite and PostgreSQL). Resolution time is
-`resolved_at - created_at` over the tickets resolved (a reopened ticket counts its last resolution). The median first
-response is null: tickets have no first-response stamp yet (the SLA item adds `first_responded_at`).
+`resolved_at - created_at` over the tickets resolved (a reopened ticket counts its last resolution), first response
+`first_responded_at - created_at`. SLA compliance: the share of the tickets with an SLA clock that breached neither
+target (recorded or live, `tickets.sla.breached_clause`).
 """
 
 import sqlalchemy as sa
 
 from finstack.core import permissions
 from finstack.core.sql import count_where, hours_between, medians
+from finstack.core.time import utcnow
 from finstack.extensions import db
+from finstack.tickets import sla
 from finstack.tickets.models import ACTIVE_STATUSES, STATUSES, Department, DepartmentAgent, Ticket
 from finstack.users.models import User
+
+# Row values that the report shows transformed (or not at all).
+DERIVED = ("median_hours", "first_response_hours", "with_clock", "met", "average_feedback")
 
 
 def _hours(value):
@@ -39,16 +45,21 @@ def _departments_clause(actor, department_id):
     return permissions.helpdesk_report_departments_clause(actor, Department, lead_departments)
 
 
-def _departments(scope, period):
+def _median_hours(period, stamp, name):
+    """Per department, the median hours from a ticket's creation to `stamp`, over the tickets that have it."""
     durations = (
-        sa.select(
-            Ticket.department_id.label("key"),
-            hours_between(Ticket.resolved_at, Ticket.created_at).label("hours"),
-        )
-        .where(*period, Ticket.resolved_at.is_not(None))
-        .subquery("durations")
+        sa.select(Ticket.department_id.label("key"), hours_between(stamp, Ticket.created_at).label("hours"))
+        .where(*period, stamp.is_not(None))
+        .subquery(f"{name}_durations")
     )
-    resolution = medians(durations)
+    return medians(durations, name)
+
+
+def _departments(scope, period):
+    resolution = _median_hours(period, Ticket.resolved_at, "resolution")
+    first_response = _median_hours(period, Ticket.first_responded_at, "first_response")
+    with_clock = Ticket.first_response_due_at.is_not(None)
+    met = sa.and_(with_clock, sa.not_(sla.breached_clause(Ticket, utcnow())))
     rows = db.session.execute(
         sa.select(
             Department.id.label("department_id"),
@@ -56,20 +67,25 @@ def _departments(scope, period):
             sa.func.count(Ticket.id).label("total"),
             *(count_where(Ticket.status == status).label(status) for status in STATUSES),
             resolution.c.median_hours,
+            first_response.c.median_hours.label("first_response_hours"),
+            count_where(with_clock).label("with_clock"),
+            count_where(met).label("met"),
             sa.func.avg(Ticket.feedback_rating).label("average_feedback"),
             sa.func.count(Ticket.feedback_rating).label("feedback_count"),
         )
         .outerjoin(Ticket, sa.and_(Ticket.department_id == Department.id, *period))
         .outerjoin(resolution, resolution.c.key == Department.id)
+        .outerjoin(first_response, first_response.c.key == Department.id)
         .where(scope)
-        .group_by(Department.id, Department.name, resolution.c.median_hours)
+        .group_by(Department.id, Department.name, resolution.c.median_hours, first_response.c.median_hours)
         .order_by(Department.name, Department.id)
     ).mappings()
     return [
         {
-            **{key: value for key, value in row.items() if key not in ("median_hours", "average_feedback")},
+            **{key: value for key, value in row.items() if key not in DERIVED},
             "median_resolution_hours": _hours(row["median_hours"]),
-            "median_first_response_hours": None,
+            "median_first_response_hours": _hours(row["first_response_hours"]),
+            "sla_compliance": round(100 * row["met"] / row["with_clock"], 2) if row["with_clock"] else None,
             "average_feedback": _hours(row["average_feedback"]),
         }
         for row in rows

@@ -235,7 +235,11 @@ HelpdeskDepartmentOut = BaseSchema.from_dict(
             allow_none=True, metadata={"description": "Median of resolved_at - created_at over the resolved ones"}
         ),
         "median_first_response_hours": fields.Float(
-            allow_none=True, metadata={"description": "Null: tickets have no first-response stamp yet"}
+            allow_none=True, metadata={"description": "Median of first_responded_at - created_at over those answered"}
+        ),
+        "sla_compliance": fields.Float(
+            allow_none=True,
+            metadata={"description": "Percent of the tickets with an SLA clock that met both targets, 2 decimals"},
         ),
         "average_feedback": fields.Float(allow_none=True, metadata={"description": "Mean rating, 2 decimals"}),
         "feedback_count": fields.Integer(),
