@@ -2,8 +2,6 @@
 admins' review at /api/admin/misuse-reports: roles, filters, warn and suspend."""
 
 import itertools
-import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,6 +13,7 @@ from finstack.extensions import db
 from finstack.notifications.models import Notification
 from finstack.tickets import misuse
 from finstack.tickets.models import MisuseReport, Ticket
+from tests.overlap import run_two_overlapping
 
 LONG = "The description says enough about the problem."
 _numbers = itertools.count(1)
@@ -146,58 +145,11 @@ def test_cli_rejects_a_bad_window(runner):
     assert _sweep(runner, "--window-hours", "0").exit_code != 0
 
 
-def _waiting_for_a_lock(connection, pids):
-    return connection.execute(
-        sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid IN :pids AND wait_event_type = 'Lock'").bindparams(
-            sa.bindparam("pids", expanding=True)
-        ),
-        {"pids": pids},
-    ).scalar()
-
 
 def test_two_concurrent_sweeps_report_once(app, scene):
     """Two sweeps at once, held up by a third connection so that their transactions overlap: one report."""
-    postgres = db.engine.dialect.name == "postgresql"
-    results, errors, pids = [], [], []
     now = utcnow()
-
-    def run():
-        with app.app_context():
-            try:
-                if postgres:
-                    pids.append(db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar())
-                results.append(misuse.sweep(now))
-            except Exception as exc:  # reported by the assertion below
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    with db.engine.connect() as blocker:
-        if postgres:
-            blocker.execute(sa.text("LOCK TABLE misuse_reports IN SHARE MODE"))  # both inserts wait
-        else:
-            blocker.exec_driver_sql("BEGIN IMMEDIATE")
-        threads = [threading.Thread(target=run) for _ in range(2)]
-        try:
-            for thread in threads:
-                thread.start()
-            if postgres:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    with db.engine.connect() as observer:
-                        if len(pids) == 2 and _waiting_for_a_lock(observer, pids) == 2:
-                            break
-                    time.sleep(0.02)
-                else:
-                    pytest.fail("the two sweeps never overlapped")
-            else:
-                time.sleep(0.5)
-        finally:
-            blocker.rollback()
-        for thread in threads:
-            thread.join(timeout=60)
-
-    assert errors == []
+    results = run_two_overlapping(app, lambda: misuse.sweep(now), lock_table="misuse_reports")
     assert sorted(result.reports_created for result in results) == [0, 1]
     assert len(_reports()) == 1
 

@@ -1,7 +1,5 @@
 """`flask tasks sweep-overdue`: who is notified, once per overdue period, idempotent, dry run, concurrency, e-mail."""
 
-import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +11,7 @@ from finstack.extensions import db
 from finstack.notifications.models import EmailPreference, Notification
 from finstack.tasks import overdue
 from finstack.tasks.models import Task
+from tests.overlap import run_two_overlapping
 
 
 def _sweep(runner, *options):
@@ -212,64 +211,13 @@ def test_dry_run_sends_no_mail(smtp_sink, runner, scene):
 # --- two sweeps at once ------------------------------------------------------------------------------------------
 
 
-def _waiting_for_a_lock(connection, pids):
-    return connection.execute(
-        sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid IN :pids AND wait_event_type = 'Lock'").bindparams(
-            sa.bindparam("pids", expanding=True)
-        ),
-        {"pids": pids},
-    ).scalar()
-
 
 def test_two_concurrent_sweeps_notify_each_task_once(app, make_user, manager):
     """Two sweeps run at once, each in its own thread, app context, session and connection, while a third
     connection holds them up so that their transactions overlap; still every task is notified exactly once."""
     users = [make_user() for _ in range(4)]
     tasks = [_add_task(users[number % 4], manager, due_hours=-1 - number) for number in range(40)]
-    postgres = db.engine.dialect.name == "postgresql"
-    results, errors, pids = [], [], []
-
-    def run():
-        with app.app_context():
-            try:
-                if postgres:  # the connection this session (and so the sweep) works on
-                    pids.append(db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar())
-                results.append(overdue.sweep(chunk_size=7))
-            except Exception as exc:  # reported by the assertion below
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    with db.engine.connect() as blocker:
-        if postgres:
-            # Both sweeps can claim, but neither can store its notifications (nor commit) until the blocker lets go.
-            blocker.execute(sa.text("LOCK TABLE notifications IN SHARE MODE"))
-        else:
-            # SQLite: neither sweep can start writing until the blocker lets go; then they race for the lock.
-            blocker.exec_driver_sql("BEGIN IMMEDIATE")
-        threads = [threading.Thread(target=run) for _ in range(2)]
-        try:
-            for thread in threads:
-                thread.start()
-            if postgres:
-                # Until each sweep waits for a lock (holding claims), or has finished finding every due task taken.
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    with db.engine.connect() as observer:
-                        waiting = _waiting_for_a_lock(observer, pids) if len(pids) == 2 else 0
-                    if waiting >= 1 and waiting + len(results) + len(errors) == 2:
-                        break
-                    time.sleep(0.02)
-                else:
-                    pytest.fail("the two sweeps never overlapped")
-            else:
-                time.sleep(0.5)
-        finally:
-            blocker.rollback()
-        for thread in threads:
-            thread.join(timeout=60)
-
-    assert errors == []
+    results = run_two_overlapping(app, lambda: overdue.sweep(chunk_size=7), lock_table="notifications")
     assert sum(result.notified_tasks for result in results) == 40
     db.session.expire_all()
     counts = db.session.execute(sa.select(Notification.task_id, sa.func.count()).group_by(Notification.task_id)).all()

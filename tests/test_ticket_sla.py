@@ -1,7 +1,5 @@
 """Helpdesk SLA: due dates per urgency, the pause, first response, breaches, `flask tickets sweep-sla`, `breached`."""
 
-import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +13,7 @@ from finstack.extensions import db
 from finstack.notifications.models import Notification
 from finstack.tickets import sla
 from finstack.tickets.models import Ticket
+from tests.overlap import run_two_overlapping
 
 BODY = {"title": "VPN is down", "description": "The vpn drops every minute since Monday.", "urgency": "high"}
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -292,14 +291,6 @@ def test_breached_filter_lists_recorded_and_live_breaches(client, auth_headers, 
 # --- Two sweeps at once ----------------------------------------------------------------------------------------------
 
 
-def _waiting_for_a_lock(connection, pids):
-    return connection.execute(
-        sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid IN :pids AND wait_event_type = 'Lock'").bindparams(
-            sa.bindparam("pids", expanding=True)
-        ),
-        {"pids": pids},
-    ).scalar()
-
 
 def test_two_concurrent_sweeps_notify_each_breach_once(app, client, auth_headers, desk):
     """Two sweeps, each in its own thread, app context and connection, held up by a third connection so that their
@@ -307,47 +298,7 @@ def test_two_concurrent_sweeps_notify_each_breach_once(app, client, auth_headers
     tickets = [file_for_agent(client, auth_headers, desk, desk.lead) for _ in range(12)]  # leads: no daily limit
     for ticket in tickets:
         back_date(ticket, first_response_due_at=utcnow() - timedelta(minutes=1))
-    postgres = db.engine.dialect.name == "postgresql"
-    results, errors, pids = [], [], []
-
-    def run():
-        with app.app_context():
-            try:
-                if postgres:
-                    pids.append(db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar())
-                results.append(sla.sweep())
-            except Exception as exc:  # reported by the assertion below
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    with db.engine.connect() as blocker:
-        if postgres:
-            blocker.execute(sa.text("LOCK TABLE notifications IN SHARE MODE"))
-        else:
-            blocker.exec_driver_sql("BEGIN IMMEDIATE")
-        threads = [threading.Thread(target=run) for _ in range(2)]
-        try:
-            for thread in threads:
-                thread.start()
-            if postgres:
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    with db.engine.connect() as observer:
-                        waiting = _waiting_for_a_lock(observer, pids) if len(pids) == 2 else 0
-                    if waiting >= 1 and waiting + len(results) + len(errors) == 2:
-                        break
-                    time.sleep(0.02)
-                else:
-                    pytest.fail("the two sweeps never overlapped")
-            else:
-                time.sleep(0.5)
-        finally:
-            blocker.rollback()
-        for thread in threads:
-            thread.join(timeout=60)
-
-    assert errors == []
+    results = run_two_overlapping(app, sla.sweep, lock_table="notifications")
     assert sum(result.first_response_breaches for result in results) == 12
     db.session.expire_all()
     notified = breach_notifications()
