@@ -399,9 +399,9 @@ def test_feedback_once_after_resolution(client, auth_headers, desk):
     set_status(client, auth_headers, desk.agent, ticket, "resolved")
     assert client.post(url, json=body, headers=auth_headers(desk.agent)).status_code == 403
     assert client.post(url, json=body, headers=auth_headers(desk.hr_agent)).status_code == 404
-    for bad in ({"rating": 0}, {"rating": 6}, {"rating": "5"}, {"comment": "no rating"}):
+    for bad in ({"rating": 0}, {"rating": 6}, {"rating": 2.5}, {"rating": "5"}, {"rating": True}, {"comment": "x"}):
         assert client.post(url, json=bad, headers=auth_headers(desk.requester)).status_code == 400
-    given = client.post(url, json=body, headers=auth_headers(desk.requester))
+    given = client.post(url, json={**body, "rating": 5.0}, headers=auth_headers(desk.requester))
     assert given.status_code == 200
     assert (given.json["feedback_rating"], given.json["feedback_comment"]) == (5, "Quick and kind.")
     assert given.json["feedback_at"] is not None

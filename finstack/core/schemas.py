@@ -109,6 +109,17 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+class WholeNumber(fields.Integer):
+    """A JSON whole number: 3 or 3.0, as JSON Schema's `integer` allows; not 2.5 (which `fields.Integer` silently
+    truncates to 2), "3" or true."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not integral:
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def AwareDateTime(**kwargs):  # noqa: N802 - a field factory, named like the field it returns
     """ISO-8601 datetime; a value without an offset is read as UTC and always dumped with one."""
     return fields.AwareDateTime(format="iso", default_timezone=UTC, **kwargs)

@@ -1,6 +1,6 @@
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, StrictBoolean
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, StrictBoolean, WholeNumber
 from finstack.tickets import sla
 from finstack.tickets.models import AGENT_ROLES, MISUSE_ACTIONS, MISUSE_PATTERNS, STATUSES, URGENCIES
 from finstack.users.schemas import UserBrief
@@ -245,7 +245,7 @@ class TicketReroute(BaseSchema):
 
 
 class FeedbackIn(BaseSchema):
-    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    rating = WholeNumber(required=True, validate=validate.Range(min=1, max=5))
     comment = fields.String(allow_none=True, validate=validate.Length(max=2000), load_default=None)
 
 
