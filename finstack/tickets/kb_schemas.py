@@ -1,6 +1,6 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, WholeNumber
 from finstack.tasks.schemas import TAGS_DESCRIPTION, SearchText, TagList
 from finstack.tickets.models import ARTICLE_STATUSES
 from finstack.tickets.schemas import DepartmentBrief, Stripped
@@ -54,7 +54,7 @@ class ArticleListQuery(PageQuery):
 
 class AskIn(BaseSchema):
     query = fields.String(required=True, validate=validate.And(validate.Length(min=1, max=500), NotBlank()))
-    limit = fields.Integer(load_default=5, validate=validate.Range(min=1, max=MAX_ANSWERS))
+    limit = WholeNumber(load_default=5, validate=validate.Range(min=1, max=MAX_ANSWERS))
 
 
 class AnswerOut(BaseSchema):

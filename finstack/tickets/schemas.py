@@ -94,7 +94,7 @@ class RoutingRuleCreate(Stripped):
     department_id = fields.UUID(required=True)
     keywords = Keywords(load_default=list)
     category = fields.String(allow_none=True, validate=CATEGORY, load_default=None)
-    priority = fields.Integer(load_default=0, validate=validate.Range(min=-1000, max=1000))
+    priority = WholeNumber(load_default=0, validate=validate.Range(min=-1000, max=1000))
 
     @validates_schema
     def _keywords_or_category(self, data, **kwargs):
@@ -106,7 +106,7 @@ class RoutingRuleUpdate(Stripped):
     department_id = fields.UUID()
     keywords = Keywords()
     category = fields.String(allow_none=True, validate=CATEGORY)
-    priority = fields.Integer(validate=validate.Range(min=-1000, max=1000))
+    priority = WholeNumber(validate=validate.Range(min=-1000, max=1000))
 
     @validates_schema
     def _something_to_change(self, data, **kwargs):
