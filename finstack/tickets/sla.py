@@ -231,11 +231,11 @@ def _drafts(kind, rows, leads):
     return drafts
 
 
-def _sweep_chunk(now, limit):
-    """One transaction: claim up to `limit` breaches of each kind, notify, audit, commit. The claimed rows per kind
-    and the notified user ids."""
+def _sweep_chunk(now, limit, kinds):
+    """One transaction: claim up to `limit` breaches of each of `kinds`, notify, audit, commit. The claimed rows per
+    kind and the notified user ids."""
     try:
-        claimed = {kind: _claim(kind, now, limit) for kind in KINDS}
+        claimed = {kind: _claim(kind, now, limit) for kind in kinds}
         leads = _leads({row.department_id for rows in claimed.values() for row in rows})
         drafts = [draft for kind, rows in claimed.items() for draft in _drafts(kind, rows, leads)]
         if drafts:
@@ -245,7 +245,7 @@ def _sweep_chunk(now, limit):
                 None,
                 "ticket.sla_sweep",
                 "ticket",
-                changes={f"{kind}_breaches": len(rows) for kind, rows in claimed.items()},
+                changes={f"{kind}_breaches": len(claimed.get(kind, ())) for kind in KINDS},
             )
         db.session.commit()
     except BaseException:
@@ -258,20 +258,22 @@ def sweep(now=None, *, chunk_size=None):
     """Record every breach not yet recorded, notify the assignees and escalate to the leads.
 
     Works in chunks of at most `chunk_size` (default SLA_SWEEP_CHUNK) breaches per kind, one transaction each
-    (audited with its counts), until a chunk finds fewer: if one fails, the chunks before it stay recorded and
+    (audited with its counts). A kind is done once a chunk claims fewer than `chunk_size` of it: what is left is
+    locked by a concurrent sweep, which records it, or became due since `now` (the next run's); claiming it again
+    would scan every stamped candidate for nothing. If a chunk fails, the chunks before it stay recorded and
     notified, and the next run does the rest.
     """
     now = now or utcnow()
     chunk_size = chunk_size or current_app.config["SLA_SWEEP_CHUNK"]
     totals = dict.fromkeys(KINDS, 0)
     notified = set()
-    while True:
-        claimed, users = _sweep_chunk(now, chunk_size)
+    pending = list(KINDS)
+    while pending:
+        claimed, users = _sweep_chunk(now, chunk_size, pending)
         for kind, rows in claimed.items():
             totals[kind] += len(rows)
         notified |= users
-        if all(len(rows) < chunk_size for rows in claimed.values()):
-            break
+        pending = [kind for kind, rows in claimed.items() if len(rows) == chunk_size]
     return SweepResult(
         first_response_breaches=totals["first_response"],
         resolution_breaches=totals["resolution"],
