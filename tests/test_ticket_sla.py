@@ -244,6 +244,29 @@ def test_sweep_records_breaches_and_notifies_assignee_and_leads_once(client, aut
     assert [entry.changes for entry in audits] == [{"first_response_breaches": 1, "resolution_breaches": 1}]
 
 
+def test_a_backlog_larger_than_a_chunk_is_swept_in_chunks_each_breach_once(app, client, auth_headers, desk, runner):
+    app.config["SLA_SWEEP_CHUNK"] = 2
+    tickets = [file_for_agent(client, auth_headers, desk, desk.lead) for _ in range(5)]  # leads: no daily limit
+    recipients = (desk.agent, desk.lead)
+    past = utcnow() - timedelta(minutes=1)
+    for ticket in tickets:
+        back_date(ticket, first_response_due_at=past)
+    for ticket in tickets[:3]:
+        back_date(ticket, resolution_due_at=past)
+
+    assert "Breaches recorded: 5 first response, 3 resolution" in sweep(runner)
+    assert sorted(breach_notifications()) == sorted(
+        [(user.id, f"SLA breached: {ticket['number']} (first response)") for ticket in tickets for user in recipients]
+        + [(user.id, f"SLA breached: {ticket['number']} (resolution)") for ticket in tickets[:3] for user in recipients]
+    )
+    audits = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "ticket.sla_sweep")).all()
+    # One entry per transaction: (2, 2), then (2, 1) which ends the resolution breaches, then (1, 0).
+    chunks = [(entry.changes["first_response_breaches"], entry.changes["resolution_breaches"]) for entry in audits]
+    assert sorted(chunks) == [(1, 0), (2, 1), (2, 2)]
+    assert "Breaches recorded: 0 first response, 0 resolution" in sweep(runner)
+    assert len(breach_notifications()) == 16
+
+
 def test_an_unassigned_breach_escalates_to_the_leads_only(client, auth_headers, desk, runner):
     ticket = file(client, auth_headers, desk.requester)
     back_date(ticket, assignee_id=None, status="open", first_response_due_at=utcnow() - timedelta(seconds=1))
@@ -292,9 +315,11 @@ def test_breached_filter_lists_recorded_and_live_breaches(client, auth_headers, 
 
 
 
-def test_two_concurrent_sweeps_notify_each_breach_once(app, client, auth_headers, desk):
+@pytest.mark.parametrize("chunk_size", [1000, 5])
+def test_two_concurrent_sweeps_notify_each_breach_once(app, client, auth_headers, desk, chunk_size):
     """Two sweeps, each in its own thread, app context and connection, held up by a third connection so that their
-    transactions overlap: each breach is still recorded and notified exactly once."""
+    transactions overlap: each breach is still recorded and notified exactly once, in one chunk or several."""
+    app.config["SLA_SWEEP_CHUNK"] = chunk_size
     tickets = [file_for_agent(client, auth_headers, desk, desk.lead) for _ in range(12)]  # leads: no daily limit
     for ticket in tickets:
         back_date(ticket, first_response_due_at=utcnow() - timedelta(minutes=1))
