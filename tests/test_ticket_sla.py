@@ -267,6 +267,21 @@ def test_a_backlog_larger_than_a_chunk_is_swept_in_chunks_each_breach_once(app, 
     assert len(breach_notifications()) == 16
 
 
+def test_a_failing_sweep_records_nothing(app, client, auth_headers, desk, monkeypatch):
+    ticket = file_for_agent(client, auth_headers, desk)
+    back_date(ticket, first_response_due_at=utcnow() - timedelta(minutes=1))
+
+    def broken(drafts):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sla, "notify", broken)
+    with pytest.raises(RuntimeError):
+        sla.sweep()
+    db.session.expire_all()
+    assert db.session.get(Ticket, uuid.UUID(ticket["id"])).first_response_breached_at is None
+    assert breach_notifications() == []
+
+
 def test_an_unassigned_breach_escalates_to_the_leads_only(client, auth_headers, desk, runner):
     ticket = file(client, auth_headers, desk.requester)
     back_date(ticket, assignee_id=None, status="open", first_response_due_at=utcnow() - timedelta(seconds=1))

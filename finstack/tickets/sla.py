@@ -31,6 +31,7 @@ from sqlalchemy.orm import aliased
 
 from finstack.audit import service as audit
 from finstack.core.db_types import UTCDateTime
+from finstack.core.locks import bounded_claim
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
@@ -169,11 +170,8 @@ def count_due(now=None):
 
 
 def _claim(kind, now, limit):
-    """Stamp at most `limit` unrecorded `kind` breaches; their rows (for the notifications).
-
-    The candidates are a MATERIALIZED CTE on PostgreSQL: as a plain `IN (subquery)` the planner may run the locking
-    subquery again for each row (a nested-loop semi join), and each run skips the rows the UPDATE already took and
-    locks the next ones, so LIMIT bounded nothing."""
+    """Stamp at most `limit` unrecorded `kind` breaches (`core.locks.bounded_claim`); their rows (for the
+    notifications)."""
     stamp = f"{kind}_breached_at"
 
     def due(ticket):
@@ -185,12 +183,10 @@ def _claim(kind, now, limit):
         .where(due(candidate))
         .limit(limit)
         .with_for_update(of=candidate, skip_locked=True)
-        .cte("sla_candidates")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     statement = (
         sa.update(Ticket)
-        .where(Ticket.id.in_(sa.select(candidates.c.id)), due(Ticket))
+        .where(Ticket.id.in_(bounded_claim(candidates, "sla_candidates")), due(Ticket))
         # Only the stamp: `updated_at` is set to itself so its on-update default does not fire.
         .values({stamp: now, "updated_at": Ticket.updated_at})
         .returning(Ticket.id, Ticket.number, Ticket.title, Ticket.urgency, Ticket.assignee_id, Ticket.department_id)
