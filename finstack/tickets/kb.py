@@ -9,7 +9,6 @@ user's text never becomes query syntax: it is cut into words here, each word han
 """
 
 import functools
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -24,21 +23,12 @@ from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.tickets import service as tickets
 from finstack.tickets.models import KbArticle, Ticket
+from finstack.tickets.search import STOP_WORDS, WORD
 
 CONFIGURATION = "english"
 MAX_WORDS = 32  # of a question or a ticket's text, the first distinct ones
 ANSWERED_STATUSES = ("resolved", "closed")
 SNIPPET_LENGTH = 200
-WORD = re.compile(r"\w+")
-# Dropped from questions on both engines (PostgreSQL's 'english' configuration drops these and more).
-STOP_WORDS = frozenset(
-    WORD.findall(
-        "a an and are as at be but by can do does for from how i if in into is it its me my no not of on or our so"
-        " that the their then there these they this to was we what when where which who why will with you your"
-    )
-)
-
-
 @dataclass(frozen=True)
 class Source:
     name: str

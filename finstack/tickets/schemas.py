@@ -1,6 +1,7 @@
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, StrictBoolean, WholeNumber
+from finstack.tasks.schemas import RELEVANCE, SearchText
 from finstack.tickets import sla
 from finstack.tickets.models import AGENT_ROLES, MISUSE_ACTIONS, MISUSE_PATTERNS, STATUSES, URGENCIES
 from finstack.users.schemas import UserBrief
@@ -222,14 +223,24 @@ class TicketListQuery(PageQuery):
     breached = fields.Boolean(
         metadata={"description": "Tickets that breached an SLA target (recorded or live), or (`false`) did not"}
     )
-    q = fields.String(
-        validate=validate.Length(min=1, max=200),
-        metadata={"description": "In title or description (a literal substring, any case), or a number TKT-000123"},
+    q = SearchText(
+        metadata={
+            "description": "Words searched in title and description (stemmed: `printers` finds `printer`): every word"
+            " must match, the last one also as a prefix; operators and quotes are plain text. A ticket number"
+            " (`TKT-000123` or `123`) also finds that ticket"
+        }
     )
     sort_by = fields.String(
-        validate=validate.OneOf(("created_at", "updated_at", "number", "urgency", "status")), load_default="created_at"
+        validate=validate.OneOf(("created_at", "updated_at", "number", "urgency", "status", RELEVANCE)),
+        load_default="created_at",
+        metadata={"description": "`relevance` (best match first with the default `desc`) only together with `q`"},
     )
     sort_order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="desc")
+
+    @validates_schema
+    def _relevance_needs_words(self, data, **kwargs):
+        if data.get("sort_by") == RELEVANCE and not data.get("q"):
+            raise ValidationError("sort_by=relevance needs q.", "sort_by")
 
 
 class TicketStatusChange(BaseSchema):
