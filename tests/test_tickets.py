@@ -28,6 +28,7 @@ TICKET_FIELDS = {
     "routing",
     "misuse_flag",
     "misuse_reasons",
+    "resolution",
     "feedback_rating",
     "feedback_comment",
     "feedback_at",

@@ -23,7 +23,7 @@ from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.tickets import service as tickets
 from finstack.tickets.models import KbArticle, Ticket
-from finstack.tickets.search import STOP_WORDS, WORD
+from finstack.tickets.search import BM25_WEIGHTS, STOP_WORDS, WORD
 
 CONFIGURATION = "english"
 MAX_WORDS = 32  # of a question or a ticket's text, the first distinct ones
@@ -36,7 +36,7 @@ class Source:
     vector: object  # PostgreSQL: the tsvector column, not mapped
     search_table: str  # SQLite: the copy of the text (integer key) and its FTS5 table
     key: str
-    bm25_weights: tuple  # as the PostgreSQL weights: title A, tags B, body and description D
+    bm25_weights: tuple  # as the PostgreSQL weights: title A, tags B, resolution C, body and description D
 
     def url(self, row_id):
         return {"article": f"/api/kb/articles/{row_id}", "ticket": f"/api/tickets/{row_id}"}[self.name]
@@ -47,7 +47,7 @@ ARTICLES = Source(
     "article_id", (10.0, 4.0, 1.0),
 )
 TICKETS = Source(
-    "ticket", Ticket, sa.literal_column("tickets.search_vector", TSVECTOR), "ticket_search", "ticket_id", (10.0, 1.0)
+    "ticket", Ticket, sa.literal_column("tickets.search_vector", TSVECTOR), "ticket_search", "ticket_id", BM25_WEIGHTS
 )
 
 
@@ -106,7 +106,8 @@ def snippet(text, words):
 
 
 def _answer(source, row, score, words):
-    text = row.body if source is ARTICLES else row.description
+    # A ticket answers with its resolution when it has one (migration 0018), else with its description.
+    text = row.body if source is ARTICLES else row.resolution or row.description
     return {
         "source": source.name,
         "id": row.id,

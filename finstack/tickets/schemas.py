@@ -11,6 +11,7 @@ DESCRIPTION = validate.Length(max=2000)
 CATEGORY = validate.And(validate.Length(min=1, max=50), NotBlank())
 TITLE = validate.And(validate.Length(min=5, max=200), NotBlank())
 TICKET_DESCRIPTION = validate.And(validate.Length(min=10, max=5000), NotBlank())
+RESOLUTION = validate.And(validate.Length(min=1, max=5000), NotBlank())
 KEYWORD = validate.And(validate.Length(min=1, max=100), NotBlank())
 MAX_KEYWORDS = 50
 TICKET_STATUS = validate.OneOf(STATUSES)
@@ -186,6 +187,9 @@ class TicketOut(BaseSchema):
         attribute="visible_misuse_reasons",
         metadata={"description": "What the content check found; for the department's agents and admins"},
     )
+    resolution = fields.String(
+        required=True, allow_none=True, metadata={"description": "What solved it (given when resolved)"}
+    )
     feedback_rating = fields.Integer(required=True, allow_none=True)
     feedback_comment = fields.String(required=True, allow_none=True)
     feedback_at = AwareDateTime(required=True, allow_none=True)
@@ -243,8 +247,20 @@ class TicketListQuery(PageQuery):
             raise ValidationError("sort_by=relevance needs q.", "sort_by")
 
 
-class TicketStatusChange(BaseSchema):
+class TicketStatusChange(Stripped):
     status = fields.String(required=True, validate=TICKET_STATUS)
+    resolution = fields.String(
+        validate=RESOLUTION,
+        metadata={
+            "description": "Only with `resolved`: what solved it, shown on the ticket and used as its answer by"
+            " `helpdesk/ask` and suggestions. Given again on a resolved ticket, it replaces the text"
+        },
+    )
+
+    @validates_schema
+    def _resolution_when_resolved(self, data, **kwargs):
+        if "resolution" in data and data.get("status") != "resolved":
+            raise ValidationError("A resolution is given only with the status resolved.", "resolution")
 
 
 class TicketAssign(BaseSchema):

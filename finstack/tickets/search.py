@@ -1,7 +1,7 @@
-"""Word search over tickets (`GET /api/tickets?q=`) on the search objects of migration 0014: PostgreSQL
-`tickets.search_vector` ('english': stemming and stop words) with its GIN index, SQLite `ticket_search` and its FTS5
-index (tokenizer `porter` to match). `kb.py` ranks the same objects by any word for `helpdesk/ask`; this is the list
-filter, which wants every word (see finstack.core.fulltext)."""
+"""Word search over tickets (`GET /api/tickets?q=`) on the search objects of migrations 0014 and 0018: PostgreSQL
+`tickets.search_vector` (title, description, resolution; 'english': stemming and stop words) with its GIN index,
+SQLite `ticket_search` and its FTS5 index (tokenizer `porter` to match). `kb.py` ranks the same objects by any word
+for `helpdesk/ask`; this is the list filter, which wants every word (see finstack.core.fulltext)."""
 
 import re
 
@@ -17,7 +17,9 @@ STOP_WORDS = frozenset(
     )
 )
 
-# bm25 weights of the FTS5 columns in declared order: title, description (as the PostgreSQL weights A and D).
-INDEX = SearchIndex(Ticket, "english", "ticket_search", "ticket_id", (10.0, 1.0), STOP_WORDS)
+# bm25 weights of the FTS5 columns in declared order: title, description, resolution (migration 0018), as the
+# PostgreSQL weights A, D and C.
+BM25_WEIGHTS = (10.0, 1.0, 2.0)
+INDEX = SearchIndex(Ticket, "english", "ticket_search", "ticket_id", BM25_WEIGHTS, STOP_WORDS)
 condition = INDEX.condition
 with_relevance = INDEX.with_relevance

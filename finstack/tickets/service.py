@@ -562,10 +562,14 @@ def _reopen_deadline(ticket):
     return (ticket.resolved_at or ticket.closed_at) + timedelta(days=current_app.config["TICKET_REOPEN_DAYS"])
 
 
-def change_status(actor, ticket_id, status):
+def change_status(actor, ticket_id, status, resolution=None):
+    """`resolution` (only with `resolved`, the schema sees to it) is stored on the ticket; given again to a resolved
+    ticket, it replaces the text (staff). A reopen clears it: it did not solve the problem."""
     ticket, role = _load(actor, ticket_id, lock=True)
     current = ticket.status
     if status == current:
+        if resolution is not None and resolution != ticket.resolution:
+            _replace_resolution(actor, ticket, role, resolution)
         return _shown_to(actor, ticket, role)
     allowed = TRANSITIONS[current]
     if status not in allowed:
@@ -585,16 +589,29 @@ def change_status(actor, ticket_id, status):
                 f"A ticket can be reopened up to {current_app.config['TICKET_REOPEN_DAYS']} days after it ended",
                 {"reopen_until": _reopen_deadline(ticket).isoformat()},
             )
-        ticket.resolved_at = ticket.closed_at = None
+        ticket.resolved_at = ticket.closed_at = ticket.resolution = None
     elif status == "resolved":
         ticket.resolved_at = now
+        ticket.resolution = resolution
     elif status == "closed":
         ticket.closed_at = now
     sla.on_status_change(ticket, current, status, now, by_staff=permissions.can_work_ticket(actor, role))
     ticket.status = status
-    audit.record(actor, "ticket.status", "ticket", ticket.id, {"status": {"from": current, "to": status}})
+    changes = {"status": {"from": current, "to": status}}
+    if resolution is not None:
+        changes["resolution"] = resolution
+    audit.record(actor, "ticket.status", "ticket", ticket.id, changes)
     db.session.commit()
     return _shown_to(actor, ticket, role)
+
+
+def _replace_resolution(actor, ticket, role, resolution):
+    permissions.require(permissions.can_work_ticket(actor, role), STATUS_REFUSALS["staff"])
+    audit.record(
+        actor, "ticket.resolution", "ticket", ticket.id, {"resolution": {"from": ticket.resolution, "to": resolution}}
+    )
+    ticket.resolution = resolution
+    db.session.commit()
 
 
 def _require_active(ticket):
