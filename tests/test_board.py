@@ -244,6 +244,8 @@ def test_move_validation_version_and_tasks_without_project(client, auth_headers,
     for body in ({}, {"status": "done"}, {"status": "open", "new_status": "closed"}, {"status": "open", "x": 1}):
         assert_error(move(client, headers, card["id"], **body), 400, "validation_failed")
     assert_error(move(client, headers, card["id"], status="closed", version=7), 409, "version_conflict")
+    for version in (1.5, "1", True):  # a truncating Integer would read 1.5 as 1, the current version
+        assert_error(move(client, headers, card["id"], status="closed", version=version), 400, "validation_failed")
     loose = new_task(client, headers)
     assert_error(move(client, headers, loose["id"], status="closed"), 409, "conflict")
     assert_error(move(client, headers, MISSING, status="closed"), 404, "not_found")
