@@ -29,6 +29,8 @@ CONFIGURATION = "english"
 MAX_WORDS = 32  # of a question or a ticket's text, the first distinct ones
 ANSWERED_STATUSES = ("resolved", "closed")
 SNIPPET_LENGTH = 200
+
+
 @dataclass(frozen=True)
 class Source:
     name: str

@@ -229,9 +229,9 @@ class TicketListQuery(PageQuery):
     )
     q = SearchText(
         metadata={
-            "description": "Words searched in title and description (stemmed: `printers` finds `printer`): every word"
-            " must match, the last one also as a prefix; operators and quotes are plain text. A ticket number"
-            " (`TKT-000123` or `123`) also finds that ticket"
+            "description": "Words searched in title, description and resolution (stemmed: `printers` finds"
+            " `printer`): every word must match, the last one also as a prefix; operators and quotes are plain"
+            " text. A ticket number (`TKT-000123` or `123`) also finds that ticket"
         }
     )
     sort_by = fields.String(

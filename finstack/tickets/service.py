@@ -505,7 +505,7 @@ def _search(text):
 
 
 def list_tickets(actor, *, page, per_page, sort_by, sort_order, mine=False, q=None, breached=None, **filters):
-    """With `q` and `sort_by=relevance`, best match first (a ticket found by its number alone scores nothing)."""
+    """With `q` and `sort_by=relevance`, best match first (a ticket found by its number alone scores 0)."""
     conditions = [permissions.readable_tickets_clause(actor, Ticket, _agent_departments(actor.id))]
     if breached is not None:
         breach = sla.breached_clause(Ticket, utcnow())
