@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
+from finstack import jobs
 from finstack.audit import service as audit
 from finstack.core.db_types import UTCDateTime
 from finstack.core.time import utcnow
@@ -245,3 +246,7 @@ def sweep(now=None):
         resolution_breaches=len(claimed["resolution"]),
         notified_users=len({draft.user_id for draft in drafts}),
     )
+
+
+# The worker runs the sweep every SCHEDULE_SLA_SECONDS (`flask tickets sweep-sla` stays for cron).
+jobs.periodic("tickets.sweep_sla", "SCHEDULE_SLA_SECONDS")(sweep)
