@@ -141,7 +141,9 @@ def claim(worker_name, *, now=None, kinds=None):
     )
     statement = (
         sa.update(Job)
-        .where(Job.id.in_(candidates), due(Job))
+        # `=` a scalar subquery, which PostgreSQL runs once (an InitPlan); under `IN` it may run it again per row,
+        # each run skipping the rows the previous ones locked, and claim them all.
+        .where(Job.id == candidates.scalar_subquery(), due(Job))
         .values(
             status="running",
             attempts=Job.attempts + 1,
