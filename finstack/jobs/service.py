@@ -191,13 +191,13 @@ def mark_done(job, worker_name):
 
 def retry_delay(job_handler, attempt):
     """Exponential back-off with jitter: a random point in the upper half of base * 2^(attempt-1), at most 1 h."""
-    base = current_app.config[job_handler.retry_delay] if job_handler else current_app.config["JOB_RETRY_DELAY"]
-    ceiling = min(base * 2 ** (attempt - 1), MAX_RETRY_DELAY.total_seconds())
+    base = current_app.config[job_handler.retry_delay]
+    ceiling = min(base * 2 ** min(attempt - 1, 32), MAX_RETRY_DELAY.total_seconds())
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
 def max_attempts(job_handler):
-    return current_app.config[job_handler.max_attempts if job_handler else "JOB_MAX_ATTEMPTS"]
+    return current_app.config[job_handler.max_attempts]
 
 
 def mark_failed_attempt(job, worker_name, error):
