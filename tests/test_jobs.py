@@ -248,6 +248,22 @@ def test_two_ticks_at_once_enqueue_one_job(app):
     assert len(_jobs(kind="tickets.sweep_sla")) == 1
 
 
+def test_every_sweep_runs_on_its_schedule(app, make_user, manager):
+    app.config.update(
+        SCHEDULE_OVERDUE_SECONDS=60, SCHEDULE_SLA_SECONDS=60, SCHEDULE_MISUSE_SECONDS=60, SCHEDULE_PRUNE_JOBS_SECONDS=60
+    )
+    task = _overdue_task(make_user(), manager)
+    assert worker.run_due() == 4
+    assert sorted((job.kind, job.status) for job in _jobs()) == [
+        ("jobs.prune", "done"),
+        ("tasks.sweep_overdue", "done"),
+        ("tickets.sweep_misuse", "done"),
+        ("tickets.sweep_sla", "done"),
+    ]
+    assert [n.task_id for n in db.session.scalars(sa.select(Notification))] == [task.id]
+    assert worker.run_due() == 0  # the next period has not come
+
+
 def test_an_interval_of_zero_turns_a_schedule_off(app, make_user, manager):
     _overdue_task(make_user(), manager)  # SCHEDULE_OVERDUE_SECONDS is 0 in the tests
     assert worker.run_due() == 0
@@ -370,6 +386,29 @@ def test_a_job_survives_a_worker_killed_mid_delivery(app_config, database_url, m
     assert sink.messages, "the e-mail never arrived"
     assert {message["Message-ID"] for message in sink.messages} == {expected_id}
     assert {message["To"] for message in sink.messages} == {address}
+
+
+def test_flask_worker_stops_on_sigterm(database_url):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "worker"],
+        cwd=ROOT,
+        env=_environment(database_url, JOB_POLL_SECONDS=0.2, LOG_LEVEL="info"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        while line and "started" not in line:
+            line = process.stdout.readline()
+        assert "Worker" in line, "the worker never started"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "stopped" in output
 
 
 class Server:
