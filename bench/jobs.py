@@ -17,6 +17,7 @@ Prints figures and asserts nothing about time.
 """
 
 import argparse
+import socket
 import statistics
 import sys
 import threading
@@ -36,7 +37,6 @@ from finstack.extensions import db
 from finstack.jobs import service, worker
 from finstack.jobs.models import Job
 from finstack.notifications.service import MAIL_JOB
-from tests.conftest import free_port
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/finstack_jobs_bench"
 
@@ -44,6 +44,12 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/finstack_jobs_bench"
 @jobs.handler("bench.noop")
 def _noop(job):
     """Nothing: the figure is the queue's own cost."""
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def ensure_database(url):

@@ -12,6 +12,12 @@ STATUSES = ("queued", "running", "done", "failed")
 CLAIMABLE = ("queued", "running")
 
 
+def claimable(status):
+    """SQL: `status` is one of CLAIMABLE, written as literals (not bound parameters) so that the databases see that
+    the query's condition is the partial index's and use the index (SQLite matches the terms as written)."""
+    return status.in_([sa.literal(value, literal_execute=True) for value in CLAIMABLE])
+
+
 class Job(db.Model):
     """One side effect to carry out at least once (an e-mail, a sweep), written in the transaction that causes it.
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 from finstack.core.events import after_commit
 from finstack.core.time import utcnow
 from finstack.extensions import db
-from finstack.jobs.models import CLAIMABLE, Job, JobSchedule
+from finstack.jobs.models import Job, JobSchedule, claimable
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def claim(worker_name, *, now=None, kinds=None):
     lease_end = now + timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
 
     def due(job):
-        conditions = [job.status.in_(CLAIMABLE), job.run_at <= now]
+        conditions = [claimable(job.status), job.run_at <= now]
         if kinds is not None:
             conditions.append(job.kind.in_(kinds))
         return sa.and_(*conditions)
@@ -214,7 +214,7 @@ def mark_failed_attempt(job, worker_name, error):
 
 def pending(*, kinds=None, created_since=None):
     """How many jobs are still to run (queued or running), optionally of `kinds` created since a moment."""
-    conditions = [Job.status.in_(CLAIMABLE)]
+    conditions = [claimable(Job.status)]
     if kinds is not None:
         conditions.append(Job.kind.in_(kinds))
     if created_since is not None:
