@@ -52,6 +52,13 @@ def _fail(job):
     raise ValueError(f"boom {job.attempt}")
 
 
+@jobs.handler("test.slow")
+def _slow(job):
+    time.sleep(job.payload["seconds"])
+    with ran_lock:
+        ran.append((job.kind, job.id, job.attempt, threading.current_thread().name))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_record():
     ran.clear()
@@ -175,6 +182,32 @@ def test_a_lapsed_lease_is_taken_over_and_the_late_worker_cannot_settle_it(app):
     assert _jobs()[0].status == "done"
 
 
+def test_a_live_worker_keeps_the_lease_of_a_job_slower_than_the_lease(app):
+    app.config["JOB_LEASE_SECONDS"] = 1
+    jobs.enqueue("test.slow", {"seconds": 2.5})
+    db.session.commit()
+    thread = threading.Thread(target=lambda: _in_context(app, worker.run_due), name="slow-worker")
+    thread.start()
+    try:
+        time.sleep(1.6)  # past the first lease: extended meanwhile, so nobody else may take the job
+        assert service.claim("another-worker") is None
+        (job,) = _jobs()
+        assert job.status == "running" and job.locked_until > utcnow()
+    finally:
+        thread.join(timeout=30)
+    (job,) = _jobs()
+    assert (job.status, job.attempts) == ("done", 1)
+    assert len(ran) == 1
+
+
+def _in_context(app, function):
+    with app.app_context():
+        try:
+            return function()
+        finally:
+            db.session.remove()
+
+
 # --- two workers at once -----------------------------------------------------------------------------------------
 
 
@@ -184,14 +217,10 @@ def test_two_workers_at_once_never_run_a_job_twice(app):
     db.session.commit()
     ids = {job.id for job in _jobs()}
 
-    def work(name):
-        with app.app_context():
-            try:
-                worker.run_due(schedules=False)
-            finally:
-                db.session.remove()
+    def work():
+        _in_context(app, lambda: worker.run_due(schedules=False))
 
-    threads = [threading.Thread(target=work, args=(name,), name=name) for name in ("worker-1", "worker-2")]
+    threads = [threading.Thread(target=work, name=name) for name in ("worker-1", "worker-2")]
     for thread in threads:
         thread.start()
     for thread in threads:

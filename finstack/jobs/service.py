@@ -165,6 +165,29 @@ def claim(worker_name, *, now=None, kinds=None):
     return ClaimedJob(id=row.id, kind=row.kind, key=row.key, payload=row.payload, attempt=row.attempts)
 
 
+def extend_lease(job, worker_name):
+    """Push the lease of a job `worker_name` is running JOB_LEASE_SECONDS on from now; commits. False if it lost
+    the job meanwhile."""
+    lease_end = utcnow() + timedelta(seconds=current_app.config["JOB_LEASE_SECONDS"])
+    try:
+        result = db.session.execute(
+            sa.update(Job)
+            .where(
+                Job.id == job.id,
+                Job.status == "running",
+                Job.locked_by == worker_name,
+                Job.attempts == job.attempt,
+            )
+            .values(locked_until=lease_end, run_at=lease_end)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return result.rowcount == 1
+
+
 def _settle(job, worker_name, **values):
     """Update `job` if `worker_name` still holds it; commits. False when its lease lapsed and another worker took
     it over (that worker's outcome is the one that counts)."""

@@ -11,6 +11,9 @@ import threading
 import time
 import traceback
 import uuid
+from contextlib import contextmanager
+
+from flask import current_app
 
 from finstack.extensions import db
 from finstack.jobs import service
@@ -32,7 +35,8 @@ def run_job(job, name):
         # The worker running the last allowed attempt stopped (killed) before it finished: give up.
         return service.mark_failed_attempt(job, name, f"Attempt {job.attempt - 1} never finished (lease lapsed)")
     try:
-        job_handler.run(job)
+        with _lease_kept(job, name):
+            job_handler.run(job)
     except Exception as exc:
         db.session.rollback()
         status = service.mark_failed_attempt(job, name, "".join(traceback.format_exception_only(exc)).strip())
@@ -41,6 +45,33 @@ def run_job(job, name):
     db.session.rollback()  # whatever the handler left uncommitted is not the job's outcome
     service.mark_done(job, name)
     return "done"
+
+
+@contextmanager
+def _lease_kept(job, name):
+    """While the block runs, a thread extends the job's lease every third of JOB_LEASE_SECONDS: a handler slower
+    than the lease is not taken over while its worker lives; a killed worker stops extending, so its job is."""
+    app = current_app._get_current_object()
+    stop = threading.Event()
+    beat = threading.Thread(target=_keep_leased, args=(app, job, name, stop), name="finstack-lease", daemon=True)
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat.join()
+
+
+def _keep_leased(app, job, name, stop):
+    interval = app.config["JOB_LEASE_SECONDS"] / 3
+    with app.app_context():
+        while not stop.wait(interval):
+            try:
+                service.extend_lease(job, name)
+            except Exception:  # the database is busy or away: the next beat tries again, within the lease
+                log.warning("Could not extend the lease of job %s", job.id, exc_info=True)
+            finally:
+                db.session.remove()
 
 
 def run_due(name=None, *, kinds=None, schedules=True, stop=None):
