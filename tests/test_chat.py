@@ -740,7 +740,8 @@ def test_search_is_literal_case_insensitive_and_only_in_my_conversations(api, al
     hit = api(alice, "GET", "/search?q=released").json
     assert hit["pagination"]["total"] == 1
     item = hit["items"][0]
-    assert item["conversation"] == {"id": team, "kind": "group", "name": "Project X", "task_id": None, "ticket_id": None}
+    brief = {"id": team, "kind": "group", "name": "Project X", "task_id": None, "ticket_id": None}
+    assert item["conversation"] == brief
     assert set(item) == MESSAGE_FIELDS | {"conversation"}
 
     scoped = api(alice, "GET", "/search", query_string={"q": "fee", "conversation_id": team})

@@ -279,6 +279,17 @@ def test_rerouting_takes_the_old_department_out_and_brings_the_new_one_in(api, d
     assert api(desk.lead, "GET", messages_path(ticket)).status_code == 404
 
 
+def test_an_agent_removed_from_the_department_stops_hearing_its_tickets(api, desk, ticket, socket_client):
+    agents, leads = socket_client(desk.agent), socket_client(desk.lead)  # the assignee: in both rooms from connect
+    removed = api(desk.admin, "DELETE", f"/api/departments/{desk.it}/agents/{desk.agent.id}")
+    assert removed.status_code == 204
+
+    note = post(api, desk.lead, ticket, "Who takes this one now?", internal=True)
+    assert leads.wait_for("chat_message") == note
+    time.sleep(QUIET)
+    assert agents.events("chat_message") == []
+
+
 # --- First response and notifications ----------------------------------------------------------------------------
 
 

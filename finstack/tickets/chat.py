@@ -7,12 +7,14 @@ live sockets are in its rooms as the ticket moves.
   (`chat.signals.message_sent`), so a message that is not stored changes and tells nothing.
 - Rooms (`chat.ticket_threads`): on creation and release the requester's sockets join the public room, the
   assignee's and the department leads' both rooms; an assignment adds the new assignee's; a re-route takes the old
-  department's people out (unless they still read it) and brings the new assignee and leads in. After commit.
+  department's people out (unless they still read it) and brings the new assignee and leads in; an agent removed
+  from a department leaves the rooms of its active tickets. After commit.
 """
 
 import sqlalchemy as sa
 
 from finstack import realtime
+from finstack.chat.models import Conversation
 from finstack.chat.signals import message_sent
 from finstack.core import permissions
 from finstack.core.events import after_commit, ticket_thread_rooms
@@ -21,7 +23,7 @@ from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.tickets import sla
 from finstack.tickets.access import active_leads, department_agent_ids, department_role
-from finstack.tickets.models import Ticket
+from finstack.tickets.models import ACTIVE_STATUSES, Ticket
 from finstack.users.models import User
 
 NOTIFICATION_TYPE = "ticket_replied"
@@ -101,3 +103,22 @@ def ticket_rerouted(ticket, conversation_id, previous_department_id, previous_as
     leaving = [(user_id, both) for user_id in sorted(before - still - admins)]
     joining = [(user_id, both) for user_id in _staff_ids(ticket)]
     _move_after_commit(joining, leaving)
+
+
+def agent_removed(department_id, user):
+    """`user` no longer works in the department: their sockets leave the rooms of its active tickets (but for the
+    tickets they requested, whose public room they keep; admins read every ticket and stay)."""
+    if user.role == "admin":
+        return
+    conversation_ids = db.session.scalars(
+        sa.select(Conversation.id)
+        .join(Ticket, Ticket.id == Conversation.ticket_id)
+        .where(
+            Ticket.department_id == department_id,
+            Ticket.status.in_(ACTIVE_STATUSES),
+            Ticket.requester_id != user.id,
+        )
+    )
+    names = [name for conversation_id in conversation_ids for name in ticket_thread_rooms(conversation_id, staff=True)]
+    if names:
+        _move_after_commit(leaving=[(user.id, names)])

@@ -214,7 +214,8 @@ def add_agent(actor, department_id, *, user_id, role):
 
 
 def remove_agent(actor, department_id, user_id):
-    """The agent's active tickets in the department go back to its queue, unassigned."""
+    """The agent's active tickets in the department go back to its queue, unassigned; their live sockets leave the
+    rooms of the department's ticket conversations."""
     _require_admin(actor)
     department = get_department(department_id)
     agent = db.session.get(DepartmentAgent, (department.id, user_id))
@@ -236,6 +237,7 @@ def remove_agent(actor, department_id, user_id):
         department.id,
         {"user_id": user_id, "role": agent.role, "tickets_requeued": requeued},
     )
+    chat.agent_removed(department.id, agent.user)
     db.session.delete(agent)
     db.session.commit()
 
