@@ -15,6 +15,7 @@ NOTIFICATION_TYPES = (
     "attachment_added",
     "task_overdue",
     "ticket_breached",
+    "ticket_replied",
     "misuse_warning",
 )
 
