@@ -2,7 +2,8 @@
 
 connect     auth `{"token": <access token>}` (or `?token=`); refused with a connect error whose data is
             `{"error": <message>, "code": token_missing|token_invalid|token_expired|token_revoked|user_inactive}`.
-            Joins `user:<id>` and `conversation:<id>` for each of the user's conversations.
+            Joins `user:<id>`, `conversation:<id>` for each of the user's conversations, and `department:<id>` for
+            each helpdesk department the user is an agent or lead of (its tickets' events).
 join_task   `{"task_id"}` → ack `{"ok": true}` or `{"error", "details"}`; joins `task:<id>` if the user may read it:
             the task's events and its chat thread's `chat_message`, `typing` and `read_receipt`.
 leave_task  `{"task_id"}` → ack `{"ok": true}`.
@@ -25,6 +26,7 @@ from finstack.realtime.handlers import client_event
 from finstack.realtime.registry import CONVERSATION_PREFIX, Connection
 from finstack.realtime.schemas import ProjectRoomIn, TaskRoomIn
 from finstack.tasks import service as tasks
+from finstack.tickets import events as ticket_events
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ def on_connect(auth=None):
         user, claims = service.authenticate(_presented_token(auth))
         user_id = str(user.id)
         conversation_rooms = [conversation_room(cid) for cid in _conversation_ids(user)]
+        department_rooms = ticket_events.department_rooms(user.id)
     except service.SocketAuthError as error:
         raise Refused(error.message, {"error": error.message, "code": error.code}) from None
     except Exception:
@@ -60,7 +63,7 @@ def on_connect(auth=None):
     finally:
         db.session.remove()
 
-    for room in (user_room(user_id), *conversation_rooms):
+    for room in (user_room(user_id), *conversation_rooms, *department_rooms):
         join_room(room)
     session["user_id"] = user_id
     registry = _registry()

@@ -195,6 +195,14 @@ class TicketOut(BaseSchema):
     sla = SlaState(TicketSlaOut, required=True)
 
 
+def show(ticket, *, staff):
+    """Make `ticket` dump (TicketOut) as its department's staff see it, or (`staff=False`) as everyone else does:
+    the routing decision and the content check's reasons are for staff. Returns the ticket."""
+    ticket.visible_routing = ticket.routing if staff else None
+    ticket.visible_misuse_reasons = ticket.misuse_reasons if staff else None
+    return ticket
+
+
 class TicketCreate(Stripped):
     title = fields.String(required=True, validate=TITLE)
     description = fields.String(required=True, validate=TICKET_DESCRIPTION)

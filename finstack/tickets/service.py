@@ -17,7 +17,8 @@ from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
-from finstack.tickets import sla
+from finstack.tickets import events, sla
+from finstack.tickets import notifications as notices
 from finstack.tickets.models import (
     ACTIVE_STATUSES,
     TRIAGE,
@@ -30,6 +31,7 @@ from finstack.tickets.models import (
     TicketCounter,
 )
 from finstack.tickets.routing import least_loaded_agent, router
+from finstack.tickets.schemas import show
 from finstack.tickets.screening import content_check
 from finstack.users import service as users
 from finstack.users.models import User
@@ -221,6 +223,7 @@ def add_agent(actor, department_id, *, user_id, role):
     agent = DepartmentAgent(department_id=department.id, user_id=user_id, role=role)
     db.session.add(agent)
     audit.record(actor, "department.agent_add", "department", department.id, {"user_id": user_id, "role": role})
+    events.agent_added(department.id, user_id)
     db.session.commit()
     return agent
 
@@ -232,7 +235,7 @@ def remove_agent(actor, department_id, user_id):
     agent = db.session.get(DepartmentAgent, (department.id, user_id))
     if agent is None:
         raise ApiError(404, "This user is not an agent of the department")
-    requeued = db.session.execute(
+    requeued = db.session.scalars(
         sa.update(Ticket)
         .where(
             Ticket.department_id == department.id,
@@ -240,15 +243,18 @@ def remove_agent(actor, department_id, user_id):
             Ticket.status.in_(ACTIVE_STATUSES),
         )
         .values(assignee_id=None, status="open", updated_at=utcnow())
-    ).rowcount
+        .returning(Ticket.id)
+    ).all()
     audit.record(
         actor,
         "department.agent_remove",
         "department",
         department.id,
-        {"user_id": user_id, "role": agent.role, "tickets_requeued": requeued},
+        {"user_id": user_id, "role": agent.role, "tickets_requeued": len(requeued)},
     )
     db.session.delete(agent)
+    events.tickets_updated(requeued)
+    events.agent_removed(department.id, user_id)
     db.session.commit()
 
 
@@ -455,6 +461,8 @@ def create_ticket(actor, *, title, description, urgency, category=None):
             "misuse_reasons": reasons,
         },
     )
+    notices.arrived(actor, ticket)
+    events.ticket_created(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, department_role(ticket.department_id, actor.id))
 
@@ -464,10 +472,7 @@ def create_ticket(actor, *, title, description, urgency, category=None):
 
 def _shown_to(actor, ticket, role):
     """What of the ticket `actor` sees: the routing decision and the content check's reasons are for staff."""
-    staff = permissions.can_see_routing(actor, role)
-    ticket.visible_routing = ticket.routing if staff else None
-    ticket.visible_misuse_reasons = ticket.misuse_reasons if staff else None
-    return ticket
+    return show(ticket, staff=permissions.can_see_routing(actor, role))
 
 
 def _load(actor, ticket_id, lock=False):
@@ -544,6 +549,7 @@ def update_ticket(actor, ticket_id, changes):
             setattr(ticket, name, changes[name])
         sla.retarget(ticket, previous_urgency)
         audit.record(actor, "ticket.update", "ticket", ticket.id, changed)
+        events.ticket_updated(ticket)
         db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -583,6 +589,8 @@ def change_status(actor, ticket_id, status):
     sla.on_status_change(ticket, current, status, now, by_staff=permissions.can_work_ticket(actor, role))
     ticket.status = status
     audit.record(actor, "ticket.status", "ticket", ticket.id, {"status": {"from": current, "to": status}})
+    notices.status_changed(actor, ticket, current)
+    events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -615,6 +623,8 @@ def assign(actor, ticket_id, assignee_id):
         audit.record(
             actor, "ticket.assign", "ticket", ticket.id, {"assignee_id": {"from": previous, "to": assignee_id}}
         )
+        notices.assigned(actor, ticket)
+        events.ticket_updated(ticket)
         db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -645,6 +655,8 @@ def reroute(actor, ticket_id, department_id):
             ticket.id,
             {"department_id": {"from": previous, "to": department_id}, "assignee_id": ticket.assignee_id},
         )
+        notices.arrived(actor, ticket, how="Ticket re-routed")
+        events.ticket_updated(ticket, previous_department_id=previous)
         db.session.commit()
     return _shown_to(actor, ticket, department_role(ticket.department_id, actor.id))
 
@@ -658,6 +670,7 @@ def give_feedback(actor, ticket_id, *, rating, comment=None):
         raise ApiError(409, "Feedback was given already")
     ticket.feedback_rating, ticket.feedback_comment, ticket.feedback_at = rating, comment, utcnow()
     audit.record(actor, "ticket.feedback", "ticket", ticket.id, {"rating": rating, "comment": comment})
+    events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -681,6 +694,9 @@ def release(actor, ticket_id):
         ticket.id,
         {"department_id": ticket.department_id, "assignee_id": ticket.assignee_id},
     )
+    notices.arrived(actor, ticket, how="Ticket released")
+    notices.status_changed(actor, ticket, "held")
+    events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -689,5 +705,7 @@ def reject(actor, ticket_id):
     ticket, role = _held(actor, ticket_id)
     ticket.status, ticket.closed_at = "rejected", utcnow()
     audit.record(actor, "ticket.reject", "ticket", ticket.id, {"status": {"from": "held", "to": "rejected"}})
+    notices.status_changed(actor, ticket, "held")
+    events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)

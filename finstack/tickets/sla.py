@@ -17,7 +17,8 @@ a rejected one never gets one.
 `sweep` records and escalates breaches set-based and once each: one UPDATE … RETURNING per kind of breach claims the
 tickets (their stamp still empty, re-checked in its WHERE; on PostgreSQL the candidates are locked FOR UPDATE SKIP
 LOCKED, SQLite serialises writers), so two sweeps at once never notify a breach twice. The assignee and the
-department's leads are notified in the same transaction; e-mail goes after the commit.
+department's leads are notified in the same transaction; e-mail goes after the commit, and so does the tickets'
+`ticket_updated` event (the sweep announces `signals.breaches_recorded`; `finstack/tickets/events.py` listens).
 """
 
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from finstack.core.db_types import UTCDateTime
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
+from finstack.tickets import signals
 from finstack.tickets.models import ACTIVE_STATUSES, DepartmentAgent, Ticket
 from finstack.users.models import User
 
@@ -210,7 +212,7 @@ def _drafts(kind, rows, leads):
         message = f"The {KINDS[kind]} target of this {row.urgency} ticket has passed: {row.title}"
         recipients = dict.fromkeys([row.assignee_id, *leads.get(row.department_id, ())])
         drafts.extend(
-            Draft(user_id=user_id, type=NOTIFICATION_TYPE, title=title, message=message)
+            Draft(user_id=user_id, type=NOTIFICATION_TYPE, title=title, message=message, ticket_id=row.id)
             for user_id in recipients
             if user_id is not None
         )
@@ -229,6 +231,9 @@ def sweep(now=None):
         drafts = [draft for kind, rows in claimed.items() for draft in _drafts(kind, rows, leads)]
         if drafts:
             notify(drafts)
+        breached = list(dict.fromkeys(row.id for rows in claimed.values() for row in rows))
+        if breached:
+            signals.breaches_recorded.send(current_app._get_current_object(), ticket_ids=breached)
         if any(claimed.values()):
             audit.record(
                 None,
