@@ -4,10 +4,11 @@
     ticket_updated  TicketOut (as committed): edited, status changed, assigned, re-routed, rated, released or
                     rejected, requeued (its agent left the department), SLA breach recorded by the sweep
 
-Each goes as its recipients may see it (`schemas.show`): the staff view (with `routing` and `misuse_reasons`) to
-the ticket's `department:<id>` room, and, while it is held (no department yet), to every active admin's
-`user:<id>` room (the review queue); the requester's view (both null) to the requester's `user:<id>` room — unless
-the requester may see the staff view (an agent of the department, an admin), who then gets that one, once.
+Each goes as its recipients may see it (`schemas.show`, `schemas.as_seen_by_others`): the staff view (with `routing`
+and `misuse_reasons`) to the ticket's `department:<id>` room, and, while it is held (no department yet), to every
+active admin's `user:<id>` room (the review queue); the requester's view (both null) to the requester's `user:<id>`
+room — unless the requester may see the staff view (an agent of the department, an admin), who then gets that one,
+once.
 A re-routed ticket's old department hears only `{id, number, department}`: it may no longer read the ticket, and
 that is enough to take it out of its queue.
 
@@ -26,7 +27,7 @@ from finstack.core.events import after_commit, department_room, emit_batch_after
 from finstack.extensions import db
 from finstack.tickets import signals
 from finstack.tickets.models import DepartmentAgent, Ticket
-from finstack.tickets.schemas import TicketOut, show
+from finstack.tickets.schemas import TicketOut, as_seen_by_others, show
 from finstack.users.models import User
 
 TICKET_CREATED = "ticket_created"
@@ -79,20 +80,21 @@ def _admin_rooms():
 
 
 def _messages(event, tickets):
-    """`(event, payload, rooms)` for each ticket, each view dumped once."""
+    """`(event, payload, rooms)` for each ticket: dumped once, in the staff view, the requester's view derived."""
     staff_requesters = _requesters_seeing_staff_view(tickets)
     admin_rooms = _admin_rooms() if any(ticket.department_id is None for ticket in tickets) else []
     schema = TicketOut()
     messages = []
     for ticket in tickets:
+        staff_view = schema.dump(show(ticket, staff=True))
         rooms = [department_room(ticket.department_id)] if ticket.department_id is not None else admin_rooms
         requester_room = user_room(ticket.requester_id)
         if ticket.id in staff_requesters:
             rooms = [*rooms, requester_room]
         else:
-            messages.append((event, schema.dump(show(ticket, staff=False)), [requester_room]))
+            messages.append((event, as_seen_by_others(staff_view), [requester_room]))
         if rooms:
-            messages.append((event, schema.dump(show(ticket, staff=True)), list(dict.fromkeys(rooms))))
+            messages.append((event, staff_view, list(dict.fromkeys(rooms))))
     return messages
 
 
