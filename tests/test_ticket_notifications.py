@@ -14,11 +14,12 @@ from finstack.extensions import db
 from finstack.notifications.models import Notification
 from finstack.notifications.service import Draft, notify
 from finstack.tickets import sla
-from finstack.tickets.models import Ticket
+from finstack.tickets.models import DepartmentAgent, Ticket
 
 BODY = {"title": "VPN is down", "description": "The vpn drops every minute since Monday.", "urgency": "high"}
 HELD = {"description": "Nothing works at all!!!!!!!!!!!! Please help."}  # a character repeated: held for review
 QUIET = 0.3  # seconds to wait before asserting that an event did NOT arrive
+RECHECKED = 1.2  # seconds: every socket has been re-checked (SOCKET_RECHECK_SECONDS is 0.5) at least twice
 
 
 @pytest.fixture
@@ -374,6 +375,19 @@ def test_an_agent_added_to_a_department_hears_its_events_without_reconnecting(
     file(client, auth_headers, desk.requester, title="VPN is down once more")
     time.sleep(QUIET)
     assert [data["id"] for data in sock.events("ticket_created")] == [first["id"]]
+
+
+def test_a_lost_leave_is_made_good_by_the_periodic_re_check(client, auth_headers, desk, socket_client):
+    """The agent's row goes without the service's leave (as when a process missed it): within a second the re-check
+    takes their sockets out of the department's room."""
+    sock = socket_client(desk.agent)
+    db.session.execute(sa.delete(DepartmentAgent).where(DepartmentAgent.user_id == desk.agent.id))
+    db.session.commit()
+    time.sleep(RECHECKED)
+    ticket = file(client, auth_headers, desk.requester)
+    assert ticket["assignee"]["id"] == str(desk.lead.id)  # the agent is gone from the department
+    time.sleep(QUIET)
+    assert sock.events("ticket_created") == []
 
 
 def test_removing_an_agent_pushes_their_requeued_tickets(client, auth_headers, desk, socket_client):
