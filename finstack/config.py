@@ -254,6 +254,8 @@ SETTINGS = (
         "urgency=minutes pairs such as critical=240,high=1440 (urgencies: critical, high, medium, low)",
         SLA_RESOLUTION_DEFAULTS,
     ),
+    # `flask tickets sweep-sla` claims at most this many breaches of each kind per transaction.
+    Setting("SLA_SWEEP_CHUNK", _whole(1), "a whole number of tickets (1 or more)", 1000),
     # Answers `POST /api/helpdesk/ask` and a ticket's suggestions (finstack/tickets/kb.py).
     Setting("HELPDESK_ANSWERER", _choice("fulltext"), "fulltext", "fulltext"),
     Setting("REQUEST_READ_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 30),

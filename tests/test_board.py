@@ -1,9 +1,8 @@
 """The kanban board: GET /api/projects/<id>/board, PATCH /api/tasks/<id>/move, rank keys in the database (new tasks,
 status changes, rebalance, the 0009 backfill), concurrent moves, and the project room's live events.
 
-People in `world` (as in test_projects): `admin`; `manager` (global manager, created the private project, so its
-explicit project manager); `lead` and `staff` (team manager and member of the project's team: project manager and
-member through it); `member` and `viewer` (explicit project member and viewer); `outsider` (in neither).
+People in `world` (tests/worlds.py, shared with test_projects): `admin`, `manager`, `lead`, `staff`, `member`,
+`viewer`, `outsider`, one per way of relating to the private project.
 """
 
 import threading
@@ -21,7 +20,9 @@ from finstack.notifications.models import Notification
 from finstack.tasks import board, ranks
 from finstack.tasks.models import Task
 from finstack.users.models import User
+from tests import worlds
 
+world = worlds.world  # the fixture
 MISSING = "00000000-0000-0000-0000-000000000000"
 QUIET = 0.3  # seconds to wait before asserting that an event did NOT arrive
 
@@ -30,40 +31,6 @@ def assert_error(response, status, code):
     assert response.status_code == status, response.json
     assert response.json["code"] == code
     return response.json
-
-
-@pytest.fixture
-def world(client, auth_headers, make_user, admin, manager):
-    people = {
-        "admin": admin,
-        "manager": manager,
-        "lead": make_user(),
-        "staff": make_user(),
-        "member": make_user(),
-        "viewer": make_user(),
-        "outsider": make_user(),
-    }
-    team = client.post("/api/teams", json={"name": "Audit"}, headers=auth_headers(admin)).json
-    for name, role in (("lead", "manager"), ("staff", "member")):
-        response = client.post(
-            f"/api/teams/{team['id']}/members",
-            json={"user_id": str(people[name].id), "role": role},
-            headers=auth_headers(admin),
-        )
-        assert response.status_code == 201, response.json
-    project = client.post(
-        "/api/projects",
-        json={"name": "Year-end close", "key": "yec", "visibility": "private", "team_id": team["id"]},
-        headers=auth_headers(manager),
-    ).json
-    for name, role in (("member", "member"), ("viewer", "viewer")):
-        response = client.post(
-            f"/api/projects/{project['id']}/members",
-            json={"user_id": str(people[name].id), "role": role},
-            headers=auth_headers(manager),
-        )
-        assert response.status_code == 201, response.json
-    return {"people": people, "team": team, "project": project, "board": f"/api/projects/{project['id']}/board"}
 
 
 def new_task(client, headers, **fields):
@@ -277,6 +244,8 @@ def test_move_validation_version_and_tasks_without_project(client, auth_headers,
     for body in ({}, {"status": "done"}, {"status": "open", "new_status": "closed"}, {"status": "open", "x": 1}):
         assert_error(move(client, headers, card["id"], **body), 400, "validation_failed")
     assert_error(move(client, headers, card["id"], status="closed", version=7), 409, "version_conflict")
+    for version in (1.5, "1", True):  # a truncating Integer would read 1.5 as 1, the current version
+        assert_error(move(client, headers, card["id"], status="closed", version=version), 400, "validation_failed")
     loose = new_task(client, headers)
     assert_error(move(client, headers, loose["id"], status="closed"), 409, "conflict")
     assert_error(move(client, headers, MISSING, status="closed"), 404, "not_found")

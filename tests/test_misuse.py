@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from finstack.audit.models import AuditLog
+from finstack.core.mail import mailer
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.models import Notification
@@ -248,6 +249,18 @@ def test_warn_notifies_the_user_once(client, auth_headers, scene, reports, admin
     assert response.status_code == 409
     assert client.patch(url, json={"reviewed": False}, headers=auth_headers(admin)).status_code == 409
     assert db.session.get(type(scene.noisy), scene.noisy.id).is_active is True
+
+
+def test_warn_mails_the_user(smtp_sink, client, auth_headers, scene, reports, admin):
+    """The warning reaches the user's inbox through a real SMTP server, once, and nobody else's."""
+    url = f"/api/admin/misuse-reports/{reports[scene.noisy.id]}"
+    assert client.patch(url, json={"action": "warn"}, headers=auth_headers(admin)).status_code == 200
+    assert client.patch(url, json={"action": "warn"}, headers=auth_headers(admin)).status_code == 200
+    assert mailer.wait_idle(timeout=10)
+    assert [message["To"] for message in smtp_sink.messages] == [scene.noisy.email]
+    [message] = smtp_sink.messages
+    assert message["Subject"] == "A warning about your helpdesk tickets"
+    assert "duplicate titles" in message.get_payload()
 
 
 def test_suspend_deactivates_and_ends_sessions(client, auth_headers, scene, reports, admin):

@@ -161,7 +161,9 @@ def test_large_runs_show_a_progress_bar(runner, scene, monkeypatch):
 def test_chunked_claims_cover_every_task(app, make_user, manager):
     users = [make_user() for _ in range(3)]
     tasks = [_add_task(users[number % 3], manager, due_hours=-1 - number) for number in range(10)]
-    result = overdue.sweep(chunk_size=3)
+    chunks = []
+    result = overdue.sweep(chunk_size=3, progress=chunks.append)
+    assert chunks == [3, 3, 3, 1]  # each claim bounded by its chunk, on PostgreSQL too
     assert (result.notified_tasks, result.notified_users) == (10, 3)
     assert sorted(n.task_id for n in _notifications()) == sorted(task.id for task in tasks)
 

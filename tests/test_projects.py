@@ -1,10 +1,8 @@
 """Projects: creation, visibility of the list and of one project, changes, deletion, members (explicit and through
 the project's team), progress, and tasks put in projects.
 
-People in `world`: `admin`, `manager` (global manager, created the project, so its explicit project manager),
-`lead` and `staff` (team manager and team member of the project's team: project manager and member through it),
-`member` and `viewer` (explicit project member and viewer), `outsider` (a member in neither). The admin created the
-team, so is its manager too.
+People in `world` (tests/worlds.py, shared with test_board): `admin`, `manager`, `lead`, `staff`, `member`,
+`viewer`, `outsider`, one per way of relating to the private project.
 """
 
 import uuid
@@ -21,7 +19,9 @@ from finstack.extensions import db
 from finstack.projects.models import Project, ProjectMember
 from finstack.tasks.models import Task
 from finstack.tasks.search import include_name
+from tests import worlds
 
+world = worlds.world  # the fixture
 MISSING = "00000000-0000-0000-0000-000000000000"
 
 
@@ -29,41 +29,6 @@ def assert_error(response, status, code):
     assert response.status_code == status, response.json
     assert set(response.json) == {"error", "code", "details"}
     assert response.json["code"] == code
-
-
-@pytest.fixture
-def world(client, auth_headers, make_user, admin, manager):
-    people = {
-        "admin": admin,
-        "manager": manager,
-        "lead": make_user(),
-        "staff": make_user(),
-        "member": make_user(),
-        "viewer": make_user(),
-        "outsider": make_user(),
-    }
-    team = client.post("/api/teams", json={"name": "Audit"}, headers=auth_headers(admin)).json
-    for name, role in (("lead", "manager"), ("staff", "member")):
-        response = client.post(
-            f"/api/teams/{team['id']}/members",
-            json={"user_id": str(people[name].id), "role": role},
-            headers=auth_headers(admin),
-        )
-        assert response.status_code == 201, response.json
-    project = client.post(
-        "/api/projects",
-        json={"name": "Year-end close", "key": "yec", "visibility": "private", "team_id": team["id"]},
-        headers=auth_headers(manager),
-    )
-    assert project.status_code == 201, project.json
-    for name, role in (("member", "member"), ("viewer", "viewer")):
-        response = client.post(
-            f"/api/projects/{project.json['id']}/members",
-            json={"user_id": str(people[name].id), "role": role},
-            headers=auth_headers(manager),
-        )
-        assert response.status_code == 201, response.json
-    return {"people": people, "team": team, "project": project.json, "url": f"/api/projects/{project.json['id']}"}
 
 
 def as_(auth_headers, world, name):

@@ -885,6 +885,9 @@ def test_put_keeps_an_assignee_deactivated_since(client, headers, create_task, m
         {"contact_person_id": "nobody"},
         {"version": 0},
         {"version": "one"},
+        {"note": "x", "version": 1.5},  # a truncating Integer would read 1, the current version, and save
+        {"note": "x", "version": "1"},
+        {"note": "x", "version": True},
         {"created_by": "00000000-0000-0000-0000-000000000001"},
         {"closed_at": None},
         {"date_created": "2020-01-01T00:00:00Z"},
@@ -959,7 +962,17 @@ def test_patch_status(client, headers, create_task):
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"status": "done"}, {"status": None}, {"status": "closed", "note": "x"}, {"version": 1}, []]
+    "body",
+    [
+        {},
+        {"status": "done"},
+        {"status": None},
+        {"status": "closed", "note": "x"},
+        {"version": 1},
+        [],
+        {"status": "closed", "version": 1.5},
+        {"status": "closed", "version": "1"},
+    ],
 )
 def test_patch_status_rejects_bad_body(client, headers, create_task, body):
     task_id = create_task()["id"]
@@ -968,6 +981,22 @@ def test_patch_status_rejects_bad_body(client, headers, create_task, body):
     assert set(response.json) == {"error", "code", "details"}
     row = stored(task_id)
     assert (row.status, row.version) == ("open", 1)
+
+
+@pytest.mark.parametrize("version", [1.5, "1", True])
+def test_cancel_refuses_a_version_that_is_not_a_whole_number(client, headers, create_task, version):
+    task_id = create_task()["id"]
+    response = client.patch(f"/api/tasks/{task_id}/cancel", json={"version": version}, headers=headers)
+    assert response.status_code == 400, response.json
+    assert list(response.json["details"]) == ["version"]
+    assert (stored(task_id).status, stored(task_id).version) == ("open", 1)
+
+
+def test_a_whole_version_written_as_a_decimal_is_a_version(client, headers, create_task):
+    task_id = create_task()["id"]
+    response = client.patch(f"/api/tasks/{task_id}/cancel", json={"version": 1.0}, headers=headers)
+    assert response.status_code == 200, response.json
+    assert (response.json["status"], response.json["version"]) == ("cancelled", 2)
 
 
 def test_version_increments_on_every_change(client, headers, create_task):

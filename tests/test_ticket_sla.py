@@ -8,10 +8,11 @@ import sqlalchemy as sa
 
 from finstack.audit.models import AuditLog
 from finstack.config import ConfigError, read_environment
+from finstack.core.mail import mailer
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.models import Notification
-from finstack.tickets import sla
+from finstack.tickets import cli, sla
 from finstack.tickets.models import Ticket
 from tests.overlap import run_two_overlapping
 
@@ -244,6 +245,44 @@ def test_sweep_records_breaches_and_notifies_assignee_and_leads_once(client, aut
     assert [entry.changes for entry in audits] == [{"first_response_breaches": 1, "resolution_breaches": 1}]
 
 
+def test_a_backlog_larger_than_a_chunk_is_swept_in_chunks_each_breach_once(app, client, auth_headers, desk, runner):
+    app.config["SLA_SWEEP_CHUNK"] = 2
+    tickets = [file_for_agent(client, auth_headers, desk, desk.lead) for _ in range(5)]  # leads: no daily limit
+    recipients = (desk.agent, desk.lead)
+    past = utcnow() - timedelta(minutes=1)
+    for ticket in tickets:
+        back_date(ticket, first_response_due_at=past)
+    for ticket in tickets[:3]:
+        back_date(ticket, resolution_due_at=past)
+
+    assert "Breaches recorded: 5 first response, 3 resolution" in sweep(runner)
+    assert sorted(breach_notifications()) == sorted(
+        [(user.id, f"SLA breached: {ticket['number']} (first response)") for ticket in tickets for user in recipients]
+        + [(user.id, f"SLA breached: {ticket['number']} (resolution)") for ticket in tickets[:3] for user in recipients]
+    )
+    audits = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "ticket.sla_sweep")).all()
+    # One entry per transaction: (2, 2), then (2, 1) which ends the resolution breaches, then (1, 0).
+    chunks = [(entry.changes["first_response_breaches"], entry.changes["resolution_breaches"]) for entry in audits]
+    assert sorted(chunks) == [(1, 0), (2, 1), (2, 2)]
+    assert "Breaches recorded: 0 first response, 0 resolution" in sweep(runner)
+    assert len(breach_notifications()) == 16
+
+
+def test_a_failing_sweep_records_nothing(app, client, auth_headers, desk, monkeypatch):
+    ticket = file_for_agent(client, auth_headers, desk)
+    back_date(ticket, first_response_due_at=utcnow() - timedelta(minutes=1))
+
+    def broken(drafts):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sla, "notify", broken)
+    with pytest.raises(RuntimeError):
+        sla.sweep()
+    db.session.expire_all()
+    assert db.session.get(Ticket, uuid.UUID(ticket["id"])).first_response_breached_at is None
+    assert breach_notifications() == []
+
+
 def test_an_unassigned_breach_escalates_to_the_leads_only(client, auth_headers, desk, runner):
     ticket = file(client, auth_headers, desk.requester)
     back_date(ticket, assignee_id=None, status="open", first_response_due_at=utcnow() - timedelta(seconds=1))
@@ -262,6 +301,28 @@ def test_a_reopened_ticket_breaching_again_is_a_new_breach(client, auth_headers,
     back_date(ticket, resolution_due_at=utcnow() - timedelta(minutes=1))
     sweep(runner)
     assert len(breach_notifications()) == 4  # agent and lead, twice
+
+
+def test_a_breach_mails_the_assignee_and_the_leads_once(smtp_sink, client, auth_headers, desk, runner, monkeypatch):
+    """E-mail through a real SMTP server: the sweep's clock frozen past the first-response target of a high ticket
+    (2 hours), before its resolution target (24 hours)."""
+    ticket = file_for_agent(client, auth_headers, desk)
+    assert mailer.wait_idle(timeout=10)
+    smtp_sink.messages.clear()  # whatever filing and assigning sent: only the sweep's mail is looked at
+    frozen = parse(ticket["created_at"]) + timedelta(hours=3)
+    monkeypatch.setattr(cli, "utcnow", lambda: frozen)
+
+    output = sweep(runner)
+    assert "Breaches recorded: 1 first response, 0 resolution" in output
+    # The command waits for the mailer before exiting: the sink holds everything already.
+    assert sorted(message["To"] for message in smtp_sink.messages) == sorted([desk.agent.email, desk.lead.email])
+    for message in smtp_sink.messages:
+        assert message["Subject"] == f"SLA breached: {ticket['number']} (first response)"
+        assert BODY["title"] in message.get_payload()
+
+    assert "Breaches recorded: 0 first response, 0 resolution" in sweep(runner)
+    assert mailer.wait_idle(timeout=10)
+    assert len(smtp_sink.messages) == 2
 
 
 # --- The `breached` filter ------------------------------------------------------------------------------------------
@@ -292,9 +353,11 @@ def test_breached_filter_lists_recorded_and_live_breaches(client, auth_headers, 
 
 
 
-def test_two_concurrent_sweeps_notify_each_breach_once(app, client, auth_headers, desk):
+@pytest.mark.parametrize("chunk_size", [1000, 5])
+def test_two_concurrent_sweeps_notify_each_breach_once(app, client, auth_headers, desk, chunk_size):
     """Two sweeps, each in its own thread, app context and connection, held up by a third connection so that their
-    transactions overlap: each breach is still recorded and notified exactly once."""
+    transactions overlap: each breach is still recorded and notified exactly once, in one chunk or several."""
+    app.config["SLA_SWEEP_CHUNK"] = chunk_size
     tickets = [file_for_agent(client, auth_headers, desk, desk.lead) for _ in range(12)]  # leads: no daily limit
     for ticket in tickets:
         back_date(ticket, first_response_due_at=utcnow() - timedelta(minutes=1))

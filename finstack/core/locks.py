@@ -24,3 +24,17 @@ def lock_rows(model, ids):
         db.session.execute(sa.update(table).where(key.in_(ids)).values({"id": key, **unchanged}))
     else:
         db.session.execute(sa.select(key).where(key.in_(ids)).with_for_update())
+
+
+def bounded_claim(candidates, name):
+    """`candidates` (a one-column `SELECT … LIMIT n FOR UPDATE SKIP LOCKED`) as something to put in `IN (…)`.
+
+    On PostgreSQL a MATERIALIZED CTE: as a plain subquery the planner may run it again for each row of the UPDATE,
+    each run skipping the rows already locked and taking the next ones, so LIMIT bounds nothing. Elsewhere the plain
+    subquery: pysqlite opens its transaction only before a statement that starts with INSERT/UPDATE/DELETE, so a
+    `WITH … UPDATE` would run outside it and commit on its own, whatever the caller rolls back.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return candidates
+    materialized = candidates.cte(name).prefix_with("MATERIALIZED")
+    return sa.select(*materialized.c)

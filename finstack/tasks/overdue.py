@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 
 from finstack.audit import service as audit
 from finstack.core import mail
+from finstack.core.locks import bounded_claim
 from finstack.core.sql import count_where
 from finstack.core.time import utcnow
 from finstack.extensions import db
@@ -94,7 +95,7 @@ def _claim(now, limit):
     )
     statement = (
         sa.update(Task)
-        .where(Task.id.in_(candidates), due_clause(Task, now))
+        .where(Task.id.in_(bounded_claim(candidates, "overdue_candidates")), due_clause(Task, now))
         # Only the claim: `updated_at` is set to itself so its on-update default does not fire.
         .values(overdue_notified_at=now, updated_at=Task.updated_at)
         .returning(Task.id, Task.contact_person_id, Task.entity_name, Task.task_type, Task.task_time)

@@ -2,7 +2,15 @@ from datetime import UTC, datetime
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, DateOrDateTime, DateRangeQuery, NotBlank, PageQuery
+from finstack.core.schemas import (
+    AwareDateTime,
+    BaseSchema,
+    DateOrDateTime,
+    DateRangeQuery,
+    NotBlank,
+    PageQuery,
+    WholeNumber,
+)
 from finstack.tasks.models import MAX_TAGS, PRIORITIES, STATUSES, TAG_MAX_LENGTH
 from finstack.users.schemas import UserBrief
 
@@ -112,7 +120,7 @@ class TaskUpdate(BaseSchema):
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     project_id = fields.UUID(allow_none=True)
     tags = TagList(metadata={"description": TAGS_DESCRIPTION + "; replaces the task's tags"})
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = WholeNumber(validate=validate.Range(min=1))
 
     @validates_schema
     def _something_to_change(self, data, **kwargs):
@@ -122,7 +130,7 @@ class TaskUpdate(BaseSchema):
 
 class StatusChange(BaseSchema):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = WholeNumber(validate=validate.Range(min=1))
 
 
 class MoveIn(BaseSchema):
@@ -130,7 +138,7 @@ class MoveIn(BaseSchema):
     new_status = fields.String(validate=validate.OneOf(STATUSES), metadata={"description": "Synonym of status"})
     after_id = fields.UUID(metadata={"description": "Place the card right below this card of the target column"})
     before_id = fields.UUID(metadata={"description": "Place the card right above this card of the target column"})
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = WholeNumber(validate=validate.Range(min=1))
 
     @validates_schema
     def _one_status(self, data, **kwargs):
@@ -222,7 +230,7 @@ class BulkResultOut(BaseSchema):
 
 
 class CancelIn(BaseSchema):
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = WholeNumber(validate=validate.Range(min=1))
 
 
 class BulkIdsIn(BaseSchema):

@@ -24,8 +24,9 @@ tickets_cli = AppGroup("tickets", help="Scheduled helpdesk jobs.")
 def sweep_sla(dry_run, mail_timeout):
     """Record SLA breaches, notify each ticket's assignee and escalate to its department's leads, once per breach.
 
-    Safe to run from cron every minute, and twice at once. Exits non-zero when the sweep fails (nothing is then
-    changed) or when e-mail is still queued after --mail-timeout seconds.
+    Safe to run from cron every minute, and twice at once. Works in transactions of at most SLA_SWEEP_CHUNK breaches
+    of each kind. Exits non-zero when the sweep fails (the chunks committed before stay done, the next run does the
+    rest) or when e-mail is still queued after --mail-timeout seconds.
     """
     now = utcnow()
     try:
@@ -38,7 +39,9 @@ def sweep_sla(dry_run, mail_timeout):
             return
         result = sla.sweep(now)
     except SQLAlchemyError as exc:
-        raise click.ClickException(f"SLA sweep failed, nothing was changed: {exc}") from exc
+        raise click.ClickException(
+            f"SLA sweep failed, the chunk under way was not changed (earlier ones stay done): {exc}"
+        ) from exc
     click.echo(
         f"Breaches recorded: {result.first_response_breaches} first response, {result.resolution_breaches} resolution"
     )

@@ -9,7 +9,6 @@ user's text never becomes query syntax: it is cut into words here, each word han
 """
 
 import functools
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -24,19 +23,12 @@ from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.tickets import service as tickets
 from finstack.tickets.models import KbArticle, Ticket
+from finstack.tickets.search import BM25_WEIGHTS, STOP_WORDS, WORD
 
 CONFIGURATION = "english"
 MAX_WORDS = 32  # of a question or a ticket's text, the first distinct ones
 ANSWERED_STATUSES = ("resolved", "closed")
 SNIPPET_LENGTH = 200
-WORD = re.compile(r"\w+")
-# Dropped from questions on both engines (PostgreSQL's 'english' configuration drops these and more).
-STOP_WORDS = frozenset(
-    WORD.findall(
-        "a an and are as at be but by can do does for from how i if in into is it its me my no not of on or our so"
-        " that the their then there these they this to was we what when where which who why will with you your"
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -46,7 +38,7 @@ class Source:
     vector: object  # PostgreSQL: the tsvector column, not mapped
     search_table: str  # SQLite: the copy of the text (integer key) and its FTS5 table
     key: str
-    bm25_weights: tuple  # as the PostgreSQL weights: title A, tags B, body and description D
+    bm25_weights: tuple  # as the PostgreSQL weights: title A, tags B, resolution C, body and description D
 
     def url(self, row_id):
         return {"article": f"/api/kb/articles/{row_id}", "ticket": f"/api/tickets/{row_id}"}[self.name]
@@ -57,7 +49,7 @@ ARTICLES = Source(
     "article_id", (10.0, 4.0, 1.0),
 )
 TICKETS = Source(
-    "ticket", Ticket, sa.literal_column("tickets.search_vector", TSVECTOR), "ticket_search", "ticket_id", (10.0, 1.0)
+    "ticket", Ticket, sa.literal_column("tickets.search_vector", TSVECTOR), "ticket_search", "ticket_id", BM25_WEIGHTS
 )
 
 
@@ -116,7 +108,8 @@ def snippet(text, words):
 
 
 def _answer(source, row, score, words):
-    text = row.body if source is ARTICLES else row.description
+    # A ticket answers with its resolution when it has one (migration 0018), else with its description.
+    text = row.body if source is ARTICLES else row.resolution or row.description
     return {
         "source": source.name,
         "id": row.id,

@@ -106,6 +106,8 @@ class Ticket(db.Model):
     feedback_rating: Mapped[int | None] = mapped_column(sa.Integer)
     feedback_comment: Mapped[str | None] = mapped_column(sa.Text)
     feedback_at: Mapped[object | None] = mapped_column(UTCDateTime)
+    # What solved it, given by staff when resolving; cleared on reopen. Searched with the ticket (migration 0018).
+    resolution: Mapped[str | None] = mapped_column(sa.Text)
     resolved_at: Mapped[object | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

@@ -209,8 +209,8 @@ def update_ticket(changes, ticket_id):
 @bp.response(200, TicketOut)
 def change_status(data, ticket_id):
     """Along the transition table (409 otherwise); `open` from resolved or closed reopens (the requester, within
-    TICKET_REOPEN_DAYS)."""
-    return service.change_status(current_user, ticket_id, data["status"])
+    TICKET_REOPEN_DAYS). `resolved` may carry a `resolution`."""
+    return service.change_status(current_user, ticket_id, **data)
 
 
 @bp.patch("/tickets/<uuid:ticket_id>/assign")

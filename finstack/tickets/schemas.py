@@ -1,6 +1,7 @@
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, StrictBoolean, WholeNumber
+from finstack.tasks.schemas import RELEVANCE, SearchText
 from finstack.tickets import sla
 from finstack.tickets.models import AGENT_ROLES, MISUSE_ACTIONS, MISUSE_PATTERNS, STATUSES, URGENCIES
 from finstack.users.schemas import UserBrief
@@ -10,6 +11,7 @@ DESCRIPTION = validate.Length(max=2000)
 CATEGORY = validate.And(validate.Length(min=1, max=50), NotBlank())
 TITLE = validate.And(validate.Length(min=5, max=200), NotBlank())
 TICKET_DESCRIPTION = validate.And(validate.Length(min=10, max=5000), NotBlank())
+RESOLUTION = validate.And(validate.Length(min=1, max=5000), NotBlank())
 KEYWORD = validate.And(validate.Length(min=1, max=100), NotBlank())
 MAX_KEYWORDS = 50
 TICKET_STATUS = validate.OneOf(STATUSES)
@@ -185,6 +187,9 @@ class TicketOut(BaseSchema):
         attribute="visible_misuse_reasons",
         metadata={"description": "What the content check found; for the department's agents and admins"},
     )
+    resolution = fields.String(
+        required=True, allow_none=True, metadata={"description": "What solved it (given when resolved)"}
+    )
     feedback_rating = fields.Integer(required=True, allow_none=True)
     feedback_comment = fields.String(required=True, allow_none=True)
     feedback_at = AwareDateTime(required=True, allow_none=True)
@@ -240,18 +245,40 @@ class TicketListQuery(PageQuery):
     breached = fields.Boolean(
         metadata={"description": "Tickets that breached an SLA target (recorded or live), or (`false`) did not"}
     )
-    q = fields.String(
-        validate=validate.Length(min=1, max=200),
-        metadata={"description": "In title or description (a literal substring, any case), or a number TKT-000123"},
+    q = SearchText(
+        metadata={
+            "description": "Words searched in title, description and resolution (stemmed: `printers` finds"
+            " `printer`): every word must match, the last one also as a prefix; operators and quotes are plain"
+            " text. A ticket number (`TKT-000123` or `123`) also finds that ticket"
+        }
     )
     sort_by = fields.String(
-        validate=validate.OneOf(("created_at", "updated_at", "number", "urgency", "status")), load_default="created_at"
+        validate=validate.OneOf(("created_at", "updated_at", "number", "urgency", "status", RELEVANCE)),
+        load_default="created_at",
+        metadata={"description": "`relevance` (best match first with the default `desc`) only together with `q`"},
     )
     sort_order = fields.String(validate=validate.OneOf(("asc", "desc")), load_default="desc")
 
+    @validates_schema
+    def _relevance_needs_words(self, data, **kwargs):
+        if data.get("sort_by") == RELEVANCE and not data.get("q"):
+            raise ValidationError("sort_by=relevance needs q.", "sort_by")
 
-class TicketStatusChange(BaseSchema):
+
+class TicketStatusChange(Stripped):
     status = fields.String(required=True, validate=TICKET_STATUS)
+    resolution = fields.String(
+        validate=RESOLUTION,
+        metadata={
+            "description": "Only with `resolved`: what solved it, shown on the ticket and used as its answer by"
+            " `helpdesk/ask` and suggestions. Given again on a resolved ticket, it replaces the text"
+        },
+    )
+
+    @validates_schema
+    def _resolution_when_resolved(self, data, **kwargs):
+        if "resolution" in data and data.get("status") != "resolved":
+            raise ValidationError("A resolution is given only with the status resolved.", "resolution")
 
 
 class TicketAssign(BaseSchema):

@@ -13,11 +13,10 @@ from finstack.audit import service as audit
 from finstack.core import permissions
 from finstack.core.locks import lock_rows
 from finstack.core.pagination import paginate
-from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
-from finstack.tickets import events, sla
+from finstack.tickets import events, search, sla
 from finstack.tickets import notifications as notices
 from finstack.tickets.models import (
     ACTIVE_STATUSES,
@@ -31,7 +30,7 @@ from finstack.tickets.models import (
     TicketCounter,
 )
 from finstack.tickets.routing import least_loaded_agent, router
-from finstack.tickets.schemas import show
+from finstack.tickets.schemas import RELEVANCE, show
 from finstack.tickets.screening import content_check
 from finstack.users import service as users
 from finstack.users.models import User
@@ -501,7 +500,16 @@ SORT_COLUMNS = {
 }
 
 
+def _search(text):
+    """SQL: the ticket holds every word of `text` (full text), or `text` is its number (`TKT-000123`, `123`)."""
+    number = TICKET_NUMBER.match(text.strip())
+    if number is None:
+        return search.condition(text)
+    return sa.or_(search.condition(text), Ticket.number == int(number.group(1)))
+
+
 def list_tickets(actor, *, page, per_page, sort_by, sort_order, mine=False, q=None, breached=None, **filters):
+    """With `q` and `sort_by=relevance`, best match first (a ticket found by its number alone scores 0)."""
     conditions = [permissions.readable_tickets_clause(actor, Ticket, _agent_departments(actor.id))]
     if breached is not None:
         breach = sla.breached_clause(Ticket, utcnow())
@@ -511,14 +519,15 @@ def list_tickets(actor, *, page, per_page, sort_by, sort_order, mine=False, q=No
     if mine:
         conditions.append(Ticket.requester_id == actor.id)
     if q:
-        matches = [contains_literal(Ticket.title, q), contains_literal(Ticket.description, q)]
-        number = TICKET_NUMBER.match(q.strip())
-        if number:
-            matches.append(Ticket.number == int(number.group(1)))
-        conditions.append(sa.or_(*matches))
-    column = SORT_COLUMNS[sort_by]
+        conditions.append(_search(q))
+    statement = sa.select(Ticket).where(*conditions)
+    if sort_by == RELEVANCE:
+        # Outer: a ticket found by its number alone may hold none of the words.
+        statement, column = search.with_relevance(statement, q, keep_unmatched=True)
+    else:
+        column = SORT_COLUMNS[sort_by]
     order = column.asc() if sort_order == "asc" else column.desc()
-    statement = sa.select(Ticket).where(*conditions).order_by(order, Ticket.number.desc())
+    statement = statement.order_by(order, Ticket.number.desc())
     result = paginate(
         statement, page=page, per_page=per_page, count_statement=sa.select(Ticket.id).where(*conditions)
     )
@@ -558,10 +567,14 @@ def _reopen_deadline(ticket):
     return (ticket.resolved_at or ticket.closed_at) + timedelta(days=current_app.config["TICKET_REOPEN_DAYS"])
 
 
-def change_status(actor, ticket_id, status):
+def change_status(actor, ticket_id, status, resolution=None):
+    """`resolution` (only with `resolved`, the schema sees to it) is stored on the ticket; given again to a resolved
+    ticket, it replaces the text (staff). A reopen clears it: it did not solve the problem."""
     ticket, role = _load(actor, ticket_id, lock=True)
     current = ticket.status
     if status == current:
+        if resolution is not None and resolution != ticket.resolution:
+            _replace_resolution(actor, ticket, role, resolution)
         return _shown_to(actor, ticket, role)
     allowed = TRANSITIONS[current]
     if status not in allowed:
@@ -581,18 +594,31 @@ def change_status(actor, ticket_id, status):
                 f"A ticket can be reopened up to {current_app.config['TICKET_REOPEN_DAYS']} days after it ended",
                 {"reopen_until": _reopen_deadline(ticket).isoformat()},
             )
-        ticket.resolved_at = ticket.closed_at = None
+        ticket.resolved_at = ticket.closed_at = ticket.resolution = None
     elif status == "resolved":
         ticket.resolved_at = now
+        ticket.resolution = resolution
     elif status == "closed":
         ticket.closed_at = now
     sla.on_status_change(ticket, current, status, now, by_staff=permissions.can_work_ticket(actor, role))
     ticket.status = status
-    audit.record(actor, "ticket.status", "ticket", ticket.id, {"status": {"from": current, "to": status}})
+    changes = {"status": {"from": current, "to": status}}
+    if resolution is not None:
+        changes["resolution"] = resolution
+    audit.record(actor, "ticket.status", "ticket", ticket.id, changes)
     notices.status_changed(actor, ticket, current)
     events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)
+
+
+def _replace_resolution(actor, ticket, role, resolution):
+    permissions.require(permissions.can_work_ticket(actor, role), STATUS_REFUSALS["staff"])
+    audit.record(
+        actor, "ticket.resolution", "ticket", ticket.id, {"resolution": {"from": ticket.resolution, "to": resolution}}
+    )
+    ticket.resolution = resolution
+    db.session.commit()
 
 
 def _require_active(ticket):

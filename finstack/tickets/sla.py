@@ -18,7 +18,10 @@ a rejected one never gets one.
 tickets (their stamp still empty, re-checked in its WHERE; on PostgreSQL the candidates are locked FOR UPDATE SKIP
 LOCKED, SQLite serialises writers), so two sweeps at once never notify a breach twice. The assignee and the
 department's leads are notified in the same transaction; e-mail goes after the commit, and so does the tickets'
-`ticket_updated` event (the sweep announces `signals.breaches_recorded`; `finstack/tickets/events.py` listens).
+`ticket_updated` event (each chunk announces `signals.breaches_recorded`; `finstack/tickets/events.py` listens). A
+claim takes at most SLA_SWEEP_CHUNK tickets per kind and each chunk is its own transaction, looped until none is left:
+a backlog (a stopped cron, a mass back-dating) costs many short transactions, not one holding every breach's lock and
+row in memory.
 """
 
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from sqlalchemy.orm import aliased
 
 from finstack.audit import service as audit
 from finstack.core.db_types import UTCDateTime
+from finstack.core.locks import bounded_claim
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
@@ -168,17 +172,24 @@ def count_due(now=None):
     }
 
 
-def _claim(kind, now):
+def _claim(kind, now, limit):
+    """Stamp at most `limit` unrecorded `kind` breaches (`core.locks.bounded_claim`); their rows (for the
+    notifications)."""
     stamp = f"{kind}_breached_at"
 
     def due(ticket):
         return sa.and_(overdue_clause(ticket, kind, now), getattr(ticket, stamp).is_(None))
 
     candidate = aliased(Ticket)
-    candidates = sa.select(candidate.id).where(due(candidate)).with_for_update(of=candidate, skip_locked=True)
+    candidates = (
+        sa.select(candidate.id)
+        .where(due(candidate))
+        .limit(limit)
+        .with_for_update(of=candidate, skip_locked=True)
+    )
     statement = (
         sa.update(Ticket)
-        .where(Ticket.id.in_(candidates), due(Ticket))
+        .where(Ticket.id.in_(bounded_claim(candidates, "sla_candidates")), due(Ticket))
         # Only the stamp: `updated_at` is set to itself so its on-update default does not fire.
         .values({stamp: now, "updated_at": Ticket.updated_at})
         .returning(Ticket.id, Ticket.number, Ticket.title, Ticket.urgency, Ticket.assignee_id, Ticket.department_id)
@@ -219,14 +230,11 @@ def _drafts(kind, rows, leads):
     return drafts
 
 
-def sweep(now=None):
-    """Record every breach not yet recorded, notify the assignees and escalate to the leads, commit.
-
-    One transaction: if anything fails nothing is recorded, and the next run does the work.
-    """
-    now = now or utcnow()
+def _sweep_chunk(now, limit, kinds):
+    """One transaction: claim up to `limit` breaches of each of `kinds`, notify, audit, commit. The claimed rows per
+    kind and the notified user ids."""
     try:
-        claimed = {kind: _claim(kind, now) for kind in KINDS}
+        claimed = {kind: _claim(kind, now, limit) for kind in kinds}
         leads = _leads({row.department_id for rows in claimed.values() for row in rows})
         drafts = [draft for kind, rows in claimed.items() for draft in _drafts(kind, rows, leads)]
         if drafts:
@@ -239,14 +247,37 @@ def sweep(now=None):
                 None,
                 "ticket.sla_sweep",
                 "ticket",
-                changes={f"{kind}_breaches": len(rows) for kind, rows in claimed.items()},
+                changes={f"{kind}_breaches": len(claimed.get(kind, ())) for kind in KINDS},
             )
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
+    return claimed, {draft.user_id for draft in drafts}
+
+
+def sweep(now=None, *, chunk_size=None):
+    """Record every breach not yet recorded, notify the assignees and escalate to the leads.
+
+    Works in chunks of at most `chunk_size` (default SLA_SWEEP_CHUNK) breaches per kind, one transaction each
+    (audited with its counts). A kind is done once a chunk claims fewer than `chunk_size` of it: what is left of it
+    is locked by another transaction (a concurrent sweep, which records it; an edit, after which the next run does),
+    and claiming it again would scan every stamped candidate for nothing. If a chunk fails, the chunks before it stay
+    recorded and notified, and the next run does the rest.
+    """
+    now = now or utcnow()
+    chunk_size = chunk_size or current_app.config["SLA_SWEEP_CHUNK"]
+    totals = dict.fromkeys(KINDS, 0)
+    notified = set()
+    pending = list(KINDS)
+    while pending:
+        claimed, users = _sweep_chunk(now, chunk_size, pending)
+        for kind, rows in claimed.items():
+            totals[kind] += len(rows)
+        notified |= users
+        pending = [kind for kind, rows in claimed.items() if len(rows) == chunk_size]
     return SweepResult(
-        first_response_breaches=len(claimed["first_response"]),
-        resolution_breaches=len(claimed["resolution"]),
-        notified_users=len({draft.user_id for draft in drafts}),
+        first_response_breaches=totals["first_response"],
+        resolution_breaches=totals["resolution"],
+        notified_users=len(notified),
     )
