@@ -130,6 +130,7 @@ def register_blueprints(app):
 def register_commands(app):
     from finstack.attachments.cli import attachments_cli
     from finstack.bootstrap import setup_command
+    from finstack.jobs.cli import worker_command
     from finstack.seed.cli import seed_cli
     from finstack.tasks.cli import tasks_cli
     from finstack.tickets.cli import tickets_cli
@@ -141,6 +142,7 @@ def register_commands(app):
     app.cli.add_command(tickets_cli)
     app.cli.add_command(attachments_cli)
     app.cli.add_command(setup_command)
+    app.cli.add_command(worker_command)
 
 
 def register_socket_handlers(app):

@@ -224,6 +224,20 @@ SETTINGS = (
     Setting("MAIL_TIMEOUT", _number(0, strictly_above=True), "a number of seconds above 0", 10.0),
     Setting("MAIL_MAX_ATTEMPTS", _whole(1), "a whole number of attempts (1 or more)", 5),
     Setting("MAIL_RETRY_DELAY", _number(0), "a number of seconds (0 or more)", 2.0),
+    # Durable jobs (finstack/jobs): retries of every kind but mail (which keeps MAIL_MAX_ATTEMPTS, MAIL_RETRY_DELAY),
+    # how long a worker holds a claimed job before another may take it over, how often an idle worker looks again.
+    Setting("JOB_MAX_ATTEMPTS", _whole(1), "a whole number of attempts (1 or more)", 10),
+    Setting("JOB_RETRY_DELAY", _number(0), "a number of seconds (0 or more)", 2.0),
+    Setting("JOB_LEASE_SECONDS", _whole(1), "a whole number of seconds (1 or more)", 300),
+    Setting("JOB_POLL_SECONDS", _number(0, strictly_above=True), "a number of seconds above 0", 1.0),
+    Setting("JOB_RETENTION_DAYS", _whole(1), "a whole number of days (1 or more)", 7),
+    # `python app.py` runs a worker thread in its own process (the embedded default needs nothing else).
+    Setting("JOBS_IN_PROCESS", _boolean, "true or false", True),
+    # Periodic jobs the workers run, once per period across all of them; 0 turns one off (cron can run it instead).
+    Setting("SCHEDULE_OVERDUE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 900),
+    Setting("SCHEDULE_SLA_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 60),
+    Setting("SCHEDULE_MISUSE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
+    Setting("SCHEDULE_PRUNE_JOBS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("RATELIMIT_ENABLED", _boolean, "true or false", True),
     Setting("LOGIN_RATE_LIMIT", _rate_limits, "a rate such as 5/minute (several joined by ';')", "5/minute"),
     Setting("LOGIN_ACCOUNT_RATE_LIMIT", _rate_limits, "a rate such as 20/hour (several joined by ';')", "20/hour"),
@@ -312,6 +326,12 @@ class TestingConfig(BaseConfig):
     JWT_SECRET_KEY = "testing-jwt-secret-key-that-is-long-enough-0123456789"
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     RATELIMIT_ENABLED = False
+    # A test that wants periodic jobs turns its schedule on; no worker thread runs unless a test starts one.
+    JOBS_IN_PROCESS = False
+    SCHEDULE_OVERDUE_SECONDS = 0
+    SCHEDULE_SLA_SECONDS = 0
+    SCHEDULE_MISUSE_SECONDS = 0
+    SCHEDULE_PRUNE_JOBS_SECONDS = 0
 
 
 CONFIGS = {

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from finstack.audit.models import AuditLog
-from finstack.core.mail import mailer
 from finstack.core.time import utcnow
 from finstack.extensions import db
+from finstack.jobs import worker
 from finstack.notifications.models import Notification
 from finstack.tickets import misuse
 from finstack.tickets.models import MisuseReport, Ticket
@@ -256,7 +256,7 @@ def test_warn_mails_the_user(smtp_sink, client, auth_headers, scene, reports, ad
     url = f"/api/admin/misuse-reports/{reports[scene.noisy.id]}"
     assert client.patch(url, json={"action": "warn"}, headers=auth_headers(admin)).status_code == 200
     assert client.patch(url, json={"action": "warn"}, headers=auth_headers(admin)).status_code == 200
-    assert mailer.wait_idle(timeout=10)
+    assert worker.drain(10)
     assert [message["To"] for message in smtp_sink.messages] == [scene.noisy.email]
     [message] = smtp_sink.messages
     assert message["Subject"] == "A warning about your helpdesk tickets"

@@ -192,7 +192,7 @@ def test_one_digest_per_user_after_commit_per_preference(smtp_sink, runner, scen
     assert result.exit_code == 0, result.output
     assert "Notified now: 4 tasks, 2 users" in result.output
     assert "E-mails queued: 1" in result.output
-    # The command waits for the mailer before exiting, so the sink already holds everything.
+    # The command delivers the mail jobs it queued before exiting, so the sink already holds everything.
     assert [message["To"] for message in smtp_sink.messages] == [scene["alice"].email]
     digest = smtp_sink.messages[0]
     assert digest["Subject"] == "FinStack: 2 new notifications"

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from finstack.core.mail import mailer
 from finstack.core.time import utcnow
 from finstack.extensions import db
+from finstack.jobs import worker
 from finstack.notifications.models import Notification
 from finstack.notifications.service import Draft, notify
 from finstack.tickets import sla
@@ -204,7 +204,7 @@ def test_the_preferences_cover_the_ticket_types(client, auth_headers, desk):
 
 
 def mails(smtp_sink):
-    assert mailer.wait_idle(timeout=10)
+    assert worker.drain(10)
     return sorted((message["To"], message["Subject"]) for message in smtp_sink.messages)
 
 
@@ -222,7 +222,7 @@ def test_new_ticket_mails_the_assignee_and_the_department(smtp_sink, client, aut
 def test_a_status_change_mails_the_requester(smtp_sink, client, auth_headers, desk):
     ticket = file(client, auth_headers, desk.requester)
     assignee, _ = staff_of_it(desk, ticket)
-    assert mailer.wait_idle(timeout=10)
+    assert worker.drain(10)
     smtp_sink.messages.clear()
     patch(client, auth_headers, getattr(desk, assignee), ticket, "status", {"status": "in_progress"})
     assert mails(smtp_sink) == [(desk.requester.email, f"Ticket in progress: {ticket['number']} VPN is down")]
@@ -234,7 +234,7 @@ def test_an_sla_breach_mails_the_assignee_and_the_leads_once(smtp_sink, runner, 
     ticket = file(client, auth_headers, desk.requester)
     if ticket["assignee"]["id"] != str(desk.agent.id):
         patch(client, auth_headers, desk.admin, ticket, "assign", {"assignee_id": str(desk.agent.id)})
-    assert mailer.wait_idle(timeout=10)
+    assert worker.drain(10)
     smtp_sink.messages.clear()
     overdue = utcnow() - timedelta(minutes=1)
     db.session.execute(
@@ -256,7 +256,7 @@ def test_a_type_turned_off_is_stored_but_not_mailed(smtp_sink, client, auth_head
     assert client.put("/api/users/me/preferences", json=off, headers=auth_headers(desk.requester)).status_code == 200
     ticket = file(client, auth_headers, desk.requester)
     assignee, _ = staff_of_it(desk, ticket)
-    assert mailer.wait_idle(timeout=10)
+    assert worker.drain(10)
     smtp_sink.messages.clear()
     patch(client, auth_headers, getattr(desk, assignee), ticket, "status", {"status": "in_progress"})
     assert mails(smtp_sink) == []

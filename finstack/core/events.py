@@ -1,7 +1,8 @@
 """Side effects that must wait for the transaction: run `callback` only if the session commits.
 
 Services call `after_commit(fn)` while they write; a rollback drops the callbacks unrun. This is
-the one hook real-time pushes and e-mails go through, so nothing is announced that did not happen.
+the one hook real-time pushes go through, so nothing is announced that did not happen. (E-mail does not wait for
+the commit: it is a job row written in the transaction itself, `finstack.jobs`.)
 """
 
 import logging

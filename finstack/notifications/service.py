@@ -5,10 +5,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app
 
+from finstack import jobs
 from finstack.core import mail, permissions
-from finstack.core.events import after_commit, emit_batch_after_commit, user_room
+from finstack.core.events import emit_batch_after_commit, user_room
 from finstack.core.pagination import paginate
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
@@ -18,6 +18,7 @@ from finstack.notifications.schemas import NotificationOut
 from finstack.users.models import User
 
 INSERT_CHUNK = 5_000
+MAIL_JOB = "mail"
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,8 @@ def _ticket_readers_only(drafts):
 
 
 def notify(drafts, actor=None):
-    """Store `drafts` (never for the actor, nor about a task or ticket the recipient may not read), then deliver them
-    once the transaction commits.
+    """Store `drafts` (never for the actor, nor about a task or ticket the recipient may not read), push them live once
+    the transaction commits, and enqueue their e-mail as `mail` jobs in the same transaction.
 
     Returns the stored rows as dicts. Works in bulk: the overdue sweep passes thousands at once.
     """
@@ -125,9 +126,7 @@ def notify(drafts, actor=None):
         db.session.execute(sa.insert(Notification), rows[start : start + INSERT_CHUNK])
     if rows:
         _push(rows)
-        mails = _mails_for(rows)
-        app = current_app._get_current_object()
-        after_commit(lambda: _deliver(app, mails))
+        jobs.enqueue_many(MAIL_JOB, _mails_for(rows))
     return rows
 
 
@@ -137,8 +136,15 @@ def _push(rows):
     emit_batch_after_commit([("notification", schema.dump(row), user_room(row["user_id"])) for row in rows])
 
 
+def _mail_key(rows):
+    """The job key of the e-mail about `rows`: a name for that set of notifications, so each is mailed once and every
+    retry of the job is the same e-mail (the same Message-ID)."""
+    return "mail:" + str(uuid.uuid5(uuid.NAMESPACE_URL, ",".join(sorted(str(row["id"]) for row in rows))))
+
+
 def _mails_for(rows):
-    """One e-mail per recipient (a digest when several notifications go to one person), per preference."""
+    """`(payload, key)` of one `mail` job per recipient (a digest when several notifications go to one person), per
+    preference."""
     by_user = defaultdict(list)
     for row in rows:
         by_user[row["user_id"]].append(row)
@@ -164,14 +170,16 @@ def _mails_for(rows):
         else:
             subject = f"FinStack: {len(wanted)} new notifications"
             body = "\n".join(f"- {row['title']}: {row['message']}" for row in wanted)
-        mails.append((email, subject, body))
+        mails.append(({"to": email, "subject": subject, "body": body}, _mail_key(wanted)))
     return mails
 
 
-def _deliver(app, mails):
-    with app.app_context():
-        for to, subject, body in mails:
-            mail.send_mail(to, subject, body)
+@jobs.handler(MAIL_JOB, max_attempts="MAIL_MAX_ATTEMPTS", retry_delay="MAIL_RETRY_DELAY")
+def _send_mail(job):
+    """Send one notification e-mail, its Message-ID derived from the job key."""
+    if not mail.mail_enabled():
+        raise RuntimeError("Mail is off in this process (MAIL_SERVER is unset)")
+    mail.send_mail(job.payload["to"], job.payload["subject"], job.payload["body"], key=job.key)
 
 
 def list_notifications(user, *, page, per_page, unread_only=False, since=None):

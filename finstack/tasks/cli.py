@@ -7,8 +7,9 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
 from finstack.audit.service import record_now
-from finstack.core.mail import mailer
 from finstack.core.time import utcnow
+from finstack.jobs import worker
+from finstack.notifications.service import MAIL_JOB
 from finstack.tasks import overdue, service
 from finstack.users.cli import cli_actor
 
@@ -25,7 +26,7 @@ PROGRESS_THRESHOLD = 10_000
     default=300.0,
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Seconds to wait for queued e-mail to be delivered before exiting.",
+    help="Seconds to spend delivering the e-mail this run queued before exiting.",
 )
 def sweep_overdue(dry_run, mail_timeout):
     """Notify assignees of overdue tasks, once per task per overdue period (again after 24 hours).
@@ -49,7 +50,7 @@ def sweep_overdue(dry_run, mail_timeout):
         raise click.ClickException(f"Overdue sweep failed, nothing was changed: {exc}") from exc
     click.echo(f"Notified now: {result.notified_tasks} tasks, {result.notified_users} users")
     click.echo(f"E-mails queued: {result.emails_queued}")
-    if result.emails_queued and not mailer.wait_idle(timeout=mail_timeout):
+    if result.emails_queued and not worker.drain(mail_timeout, kinds=[MAIL_JOB], created_since=now):
         raise click.ClickException(
             f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
         )

@@ -21,6 +21,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
+from finstack import jobs
 from finstack.audit import service as audit
 from finstack.core import mail
 from finstack.core.locks import bounded_claim
@@ -160,3 +161,7 @@ def sweep(now=None, *, chunk_size=CLAIM_CHUNK, progress=None):
         db.session.rollback()
         raise
     return SweepResult(notified_tasks=len(claimed), notified_users=len(users), emails_queued=emails)
+
+
+# The worker runs the sweep every SCHEDULE_OVERDUE_SECONDS (`flask tasks sweep-overdue` stays for cron).
+jobs.periodic("tasks.sweep_overdue", "SCHEDULE_OVERDUE_SECONDS")(sweep)

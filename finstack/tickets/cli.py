@@ -4,8 +4,9 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
-from finstack.core.mail import mailer
 from finstack.core.time import utcnow
+from finstack.jobs import worker
+from finstack.notifications.service import MAIL_JOB
 from finstack.tickets import misuse, sla
 from finstack.users.cli import cli_actor
 
@@ -19,7 +20,7 @@ tickets_cli = AppGroup("tickets", help="Scheduled helpdesk jobs.")
     default=300.0,
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Seconds to wait for queued e-mail to be delivered before exiting.",
+    help="Seconds to spend delivering the e-mail this run queued before exiting.",
 )
 def sweep_sla(dry_run, mail_timeout):
     """Record SLA breaches, notify each ticket's assignee and escalate to its department's leads, once per breach.
@@ -46,7 +47,7 @@ def sweep_sla(dry_run, mail_timeout):
         f"Breaches recorded: {result.first_response_breaches} first response, {result.resolution_breaches} resolution"
     )
     click.echo(f"Users notified: {result.notified_users}")
-    if result.notified_users and not mailer.wait_idle(timeout=mail_timeout):
+    if result.notified_users and not worker.drain(mail_timeout, kinds=[MAIL_JOB], created_since=now):
         raise click.ClickException(
             f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
         )

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from finstack import jobs
 from finstack.audit import service as audit
 from finstack.core import permissions
 from finstack.core.pagination import paginate
@@ -162,6 +163,12 @@ def sweep(now=None, *, window_hours=24, actor=None):
         db.session.rollback()
         raise
     return SweepResult(flagged_users=len(reports), reports_created=len(created))
+
+
+@jobs.periodic("tickets.sweep_misuse", "SCHEDULE_MISUSE_SECONDS")
+def scheduled_sweep():
+    """The worker's run of the sweep (`flask tickets sweep-misuse` stays for cron), audited as `worker`."""
+    return sweep(actor=audit.SystemActor("worker"))
 
 
 # --- Review (admins) ---------------------------------------------------------------------------------------------

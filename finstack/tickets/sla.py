@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
+from finstack import jobs
 from finstack.audit import service as audit
 from finstack.core.db_types import UTCDateTime
 from finstack.core.locks import bounded_claim
@@ -281,3 +282,7 @@ def sweep(now=None, *, chunk_size=None):
         resolution_breaches=totals["resolution"],
         notified_users=len(notified),
     )
+
+
+# The worker runs the sweep every SCHEDULE_SLA_SECONDS (`flask tickets sweep-sla` stays for cron).
+jobs.periodic("tickets.sweep_sla", "SCHEDULE_SLA_SECONDS")(sweep)

@@ -1,7 +1,7 @@
 """notifications: ticket_id (a notification may concern a helpdesk ticket)
 
 Revision ID: 0016
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-02
 
 Reviewed by hand: one nullable column (existing notifications concern no ticket), its foreign key (a notification
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
