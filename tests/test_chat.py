@@ -21,6 +21,7 @@ CONVERSATION_FIELDS = {
     "is_group",
     "name",
     "task_id",
+    "ticket_id",
     "created_by",
     "created_at",
     "updated_at",
@@ -45,6 +46,8 @@ MESSAGE_FIELDS = {
     "is_pinned",
     "pinned_by",
     "pinned_at",
+    "internal",
+    "is_ai",
     "created_at",
 }
 
@@ -737,7 +740,8 @@ def test_search_is_literal_case_insensitive_and_only_in_my_conversations(api, al
     hit = api(alice, "GET", "/search?q=released").json
     assert hit["pagination"]["total"] == 1
     item = hit["items"][0]
-    assert item["conversation"] == {"id": team, "kind": "group", "name": "Project X", "task_id": None}
+    brief = {"id": team, "kind": "group", "name": "Project X", "task_id": None, "ticket_id": None}
+    assert item["conversation"] == brief
     assert set(item) == MESSAGE_FIELDS | {"conversation"}
 
     scoped = api(alice, "GET", "/search", query_string={"q": "fee", "conversation_id": team})

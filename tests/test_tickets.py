@@ -37,6 +37,7 @@ TICKET_FIELDS = {
     "created_at",
     "updated_at",
     "sla",
+    "conversation_id",
 }
 PAYROLL = {"title": "Payroll question", "description": "My payroll slip shows the wrong month."}
 BODY = {"title": "VPN is down", "description": "The vpn drops every minute since Monday.", "urgency": "high"}

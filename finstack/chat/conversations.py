@@ -1,9 +1,11 @@
-"""Chat conversations: membership, views (unread counts, last message), direct and group conversations, task threads.
+"""Chat conversations: membership, views (unread counts, last message), direct and group conversations, task and
+ticket threads.
 
 Who is a member:
 - direct and group conversations: the users with a `conversation_members` row;
-- task threads: whoever `permissions.can_read_task` lets read the task. Rows there only keep a user's read
-  marker and pin; they never grant access.
+- task threads: whoever `permissions.can_read_task` lets read the task;
+- ticket threads: whoever `permissions.can_read_ticket` lets read the ticket (`chat.ticket_threads`); internal notes
+  only for its staff. Rows in task and ticket threads only keep a user's read marker and pin; they never grant access.
 Anyone else gets 404 "Conversation not found" (its existence is not revealed) and nothing is stored.
 
 Event, pushed after commit (a rollback announces nothing):
@@ -22,10 +24,19 @@ from sqlalchemy.orm import aliased, joinedload, raiseload, selectinload
 
 from finstack import realtime
 from finstack.audit import service as audit
+from finstack.chat import ticket_threads
 from finstack.chat.models import MEMBER_KINDS, Conversation, ConversationMember, Message, direct_key_for
 from finstack.chat.schemas import ConversationEventOut
 from finstack.core import permissions
-from finstack.core.events import after_commit, conversation_room, emit_after_commit, task_room, user_room
+from finstack.core.events import (
+    after_commit,
+    conversation_room,
+    conversation_staff_room,
+    emit_after_commit,
+    task_room,
+    ticket_thread_rooms,
+    user_room,
+)
 from finstack.core.locks import lock_rows
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
@@ -51,7 +62,7 @@ def invalid(field, message):
 
 
 def require_member(user, conversation_id):
-    """The conversation, if `user` belongs to it (task threads: may read the task); else 404."""
+    """The conversation, if `user` belongs to it (task and ticket threads: may read the task, the ticket); else 404."""
     conversation = db.session.get(Conversation, conversation_id)
     if conversation is None:
         raise _not_found()
@@ -59,26 +70,35 @@ def require_member(user, conversation_id):
         task = db.session.get(Task, conversation.task_id)
         if task is None or task.deleted_at is not None or not permissions.can_read_task(user, task):
             raise _not_found()
+    elif conversation.kind == "ticket":
+        ticket_threads.require_reader(user, conversation)
     elif db.session.get(ConversationMember, (conversation.id, user.id)) is None:
         raise _not_found()
     return conversation
 
 
-def live_room(conversation):
+def live_room(conversation, internal=False):
     """The room a conversation's live events (messages, typing, read receipts) go to.
 
     A task thread's is its task's room: the sockets that sent `join_task`, and those of readers who opened the thread
-    (`follow_thread`). Direct and group conversations have their own room, which members' sockets join at connect.
+    (`follow_thread`). Direct and group conversations have their own room, which members' sockets join at connect;
+    so have ticket threads (`chat.ticket_threads`), plus a staff room for what is `internal`.
     """
     if conversation.kind == "task":
         return task_room(conversation.task_id)
+    if internal:
+        return conversation_staff_room(conversation.id)
     return conversation_room(conversation.id)
 
 
 def follow_thread(user, conversation):
-    """A reader opened a task thread: their live sockets join its room, to hear what is said there from now on."""
+    """A reader opened a task or ticket thread: their live sockets join its rooms (a ticket's staff: its staff room
+    too), to hear what is said there from now on."""
     if conversation.kind == "task":
         realtime.join_user(user.id, [live_room(conversation)])
+    elif conversation.kind == "ticket":
+        staff = ticket_threads.sees_internal(user, conversation)
+        realtime.join_user(user.id, ticket_thread_rooms(conversation.id, staff))
 
 
 def conversation_ids_for(user):
@@ -114,13 +134,13 @@ def member_ids(conversation_id):
 
 
 def state_row(user_id, conversation):
-    """The user's row in the conversation, created for a task thread the first time it is needed.
+    """The user's row in the conversation, created for a task or ticket thread the first time it is needed.
 
     Creating one commits on its own (a concurrent creation of the same row is absorbed), so call it
     before writing anything else in the transaction.
     """
     row = db.session.get(ConversationMember, (conversation.id, user_id))
-    if row is not None or conversation.kind != "task":
+    if row is not None or conversation.kind in MEMBER_KINDS:
         return row
     conversation_id = conversation.id
     try:
@@ -166,17 +186,19 @@ def _after_marker(member):
     )
 
 
-def _views_statement(user, *conditions, members_only=True):
+def _views_statement(user, *conditions, members_only=True, public_only=False):
     """One SELECT for conversations as `user` sees them: unread count and last message as correlated subqueries.
 
     `members_only`: only conversations where the user has a row (the list). Otherwise the row is outer-joined:
-    a task thread's row, if any, only holds the read marker and pin, and access is checked before.
+    a task or ticket thread's row, if any, only holds the read marker and pin, and access is checked before.
+    `public_only`: internal notes count neither as unread nor as the last message (for a ticket's requester).
     """
     mine = aliased(ConversationMember, name="mine")
     last = aliased(Message, name="last_message")
+    visible = permissions.visible_messages_clause(Message, not public_only)
     last_id = (
         sa.select(Message.id)
-        .where(Message.conversation_id == Conversation.id)
+        .where(Message.conversation_id == Conversation.id, visible)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
         .correlate(Conversation)
@@ -184,7 +206,7 @@ def _views_statement(user, *conditions, members_only=True):
     )
     unread = (
         sa.select(sa.func.count(Message.id))
-        .where(Message.conversation_id == Conversation.id, Message.sender_id != user.id, _after_marker(mine))
+        .where(Message.conversation_id == Conversation.id, Message.sender_id != user.id, visible, _after_marker(mine))
         .correlate(Conversation, mine)
         .scalar_subquery()
     )
@@ -213,11 +235,15 @@ def _view(row):
 
 def conversation_view(user, conversation_id):
     """GET one conversation (any kind) as `user` sees it; 404 for non-members."""
-    return view_of(user, require_member(user, conversation_id).id)
+    conversation = require_member(user, conversation_id)
+    return view_of(user, conversation.id, public_only=not ticket_threads.sees_internal(user, conversation))
 
 
-def view_of(user, conversation_id):
-    statement, _ = _views_statement(user, Conversation.id == conversation_id, members_only=False)
+def view_of(user, conversation_id, *, public_only):
+    """The conversation as `user` sees it; `public_only` leaves internal notes out (`ticket_threads.sees_internal`)."""
+    statement, _ = _views_statement(
+        user, Conversation.id == conversation_id, members_only=False, public_only=public_only
+    )
     return _view(db.session.execute(statement).one())
 
 
@@ -389,7 +415,7 @@ def update_conversation(user, conversation_id, *, name=None, add_participant_ids
         members = [member for member in current if member not in removed] + added
         _announce(conversation, user.id, "updated", members, added=added, removed=removed)
         db.session.commit()
-    return view_of(user, conversation_id)  # also for a member who just left
+    return view_of(user, conversation_id, public_only=False)  # also for a member who just left; groups only
 
 
 def get_or_create_task_conversation(task_id):
@@ -414,6 +440,20 @@ def get_or_create_task_conversation(task_id):
 def task_conversation_view(user, task_id):
     task = tasks.get_readable_task(user, task_id)
     conversation = get_or_create_task_conversation(task.id)
+    follow_thread(user, conversation)
+    return conversation_view(user, conversation.id)
+
+
+def ticket_conversation_view(user, ticket_id):
+    """The ticket's conversation (made with the ticket), for whoever may read the ticket (others: 404). Opening it
+    puts the reader's live sockets in its rooms."""
+    conversation = ticket_threads.conversation_of(ticket_id)
+    if conversation is None:
+        raise ApiError(404, "Ticket not found")
+    try:
+        require_member(user, conversation.id)
+    except ApiError:
+        raise ApiError(404, "Ticket not found") from None
     follow_thread(user, conversation)
     return conversation_view(user, conversation.id)
 

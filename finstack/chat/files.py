@@ -3,8 +3,9 @@
 import sqlalchemy as sa
 
 from finstack.attachments import service as task_attachments
+from finstack.chat import ticket_threads
 from finstack.chat.conversations import require_member
-from finstack.chat.models import ChatAttachment, Conversation
+from finstack.chat.models import ChatAttachment, Conversation, Message
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.tasks import signals as task_signals
@@ -38,11 +39,15 @@ def add_attachment(user, conversation_id, upload):
 
 
 def get_attachment(user, conversation_id, attachment_id):
-    """A chat attachment, for the conversation's members only."""
+    """A chat attachment, for the conversation's members only (one sent with an internal note: its staff only)."""
     conversation = require_member(user, conversation_id)
     attachment = db.session.get(ChatAttachment, attachment_id)
     if attachment is None or attachment.conversation_id != conversation.id:
         raise ApiError(404, "Attachment not found")
+    if not ticket_threads.sees_internal(user, conversation) and db.session.scalar(
+        sa.select(sa.exists().where(Message.attachment_id == attachment.id, Message.internal.is_(True)))
+    ):
+        raise ApiError(404, "Attachment not found")  # a file sent with an internal note
     return attachment
 
 

@@ -1,20 +1,29 @@
 """Chat messages: sending (idempotent by `client_id`), cursor pages, read markers, pinned messages, search.
 
 Events, pushed after commit (a rollback announces nothing):
-- `chat_message` → the conversation's live room (`conversations.live_room`): `message_out(message)`;
-- `read_receipt` → the same room: `{conversation_id, user_id, message_ids, last_read_message_id, read_at}`.
+- `chat_message` → the conversation's live room (`conversations.live_room`): `message_out(message)`; a ticket
+  thread's internal note → its staff room only;
+- `read_receipt` → the same room: `{conversation_id, user_id, message_ids, last_read_message_id, read_at}`; one that
+  names an internal note → the staff room only.
+
+Internal notes are left out of everything a ticket's requester reads: pages, cursors, read markers, pins, search.
+`chat.signals.message_sent` tells the ticket domain about each new message (first response, notifications).
 """
 
 import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from finstack.chat.conversations import follow_thread, invalid, live_room, require_member, state_row, view_of
 from finstack.chat.models import MAX_CONTENT, MEMBER_KINDS, ChatAttachment, Conversation, ConversationMember, Message
 from finstack.chat.schemas import MessageOut, ReadReceiptOut
+from finstack.chat.signals import message_sent
+from finstack.chat.ticket_threads import sees_internal
+from finstack.core import permissions
 from finstack.core.events import emit_after_commit
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
@@ -61,6 +70,20 @@ def _sendable_attachment(user, conversation, attachment_id):
     return attachment
 
 
+def _visible(user, conversation):
+    """SQL: the conversation's messages `user` (a member) sees."""
+    return permissions.visible_messages_clause(Message, sees_internal(user, conversation))
+
+
+def _check_flags(user, conversation, internal, is_ai):
+    """Internal notes and replies sent from a suggestion exist in ticket threads only, and only its staff send them."""
+    for name, value in (("internal", internal), ("is_ai", is_ai)):
+        if value and conversation.kind != "ticket":
+            raise invalid(name, "Only ticket conversations have internal notes and suggested replies.")
+    if (internal or is_ai) and not sees_internal(user, conversation):
+        raise ApiError(403, "Only the ticket's agents and admins may send internal notes or suggested replies")
+
+
 def _advance_marker(user_id, conversation_id, message_id, message_at):
     """Move the user's read marker forward to the message (never back); rows that do not exist stay absent."""
     member = ConversationMember
@@ -79,8 +102,11 @@ def _advance_marker(user_id, conversation_id, message_id, message_at):
     )
 
 
-def send_message(user, conversation_id, content, client_id=None, attachment_id=None):
+def send_message(user, conversation_id, content, client_id=None, attachment_id=None, internal=False, is_ai=False):
     """Store a message (1..5000 characters, or an attachment with optional text) and announce it after commit.
+
+    In a ticket thread the ticket's staff may send an `internal` note (its staff room only) or mark a reply `is_ai`
+    (sent from a suggestion); the requester gets 403 for either, other conversations 400.
 
     Returns `(message, created)`. The same `client_id` from the same sender returns the stored message with
     `created` False and announces nothing, even when two copies race (the unique constraint decides).
@@ -96,6 +122,7 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
     if client_id is not None and (existing := _by_client_id(user_id, client_id)) is not None:
         return _replay(existing, conversation_id)
     _check_content(content, attachment_id)
+    _check_flags(user, conversation, internal, is_ai)
     if attachment_id is not None:
         _sendable_attachment(user, conversation, attachment_id)
     table = Conversation.__table__
@@ -113,6 +140,8 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
             client_id=client_id,
             attachment_id=attachment_id,
             is_pinned=False,
+            internal=internal,
+            is_ai=is_ai,
             created_at=created_at,
         )
         db.session.add(message)
@@ -123,7 +152,8 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
             .values(last_message_at=created_at, updated_at=created_at)
         )
         _advance_marker(user_id, conversation_id, message.id, created_at)
-        emit_after_commit("chat_message", message_out(message), [live_room(conversation)])
+        message_sent.send(current_app._get_current_object(), conversation=conversation, message=message, author=user)
+        emit_after_commit("chat_message", message_out(message), [live_room(conversation, internal)])
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -133,10 +163,10 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
     return message, True
 
 
-def _cursor(conversation_id, message_id, field):
+def _cursor(conversation_id, message_id, field, visible):
     cursor = db.session.execute(
         sa.select(Message.created_at, Message.id).where(
-            Message.id == message_id, Message.conversation_id == conversation_id
+            Message.id == message_id, Message.conversation_id == conversation_id, visible
         )
     ).one_or_none()
     if cursor is None:
@@ -155,11 +185,12 @@ def list_messages(user, conversation_id, *, before=None, after=None, limit=50):
     conversation = require_member(user, conversation_id)
     follow_thread(user, conversation)
     position = sa.tuple_(Message.created_at, Message.id)
-    conditions = [Message.conversation_id == conversation.id]
+    visible = _visible(user, conversation)
+    conditions = [Message.conversation_id == conversation.id, visible]
     if before is not None:
-        conditions.append(position < _cursor(conversation.id, before, "before"))
+        conditions.append(position < _cursor(conversation.id, before, "before", visible))
     if after is not None:
-        conditions.append(position > _cursor(conversation.id, after, "after"))
+        conditions.append(position > _cursor(conversation.id, after, "after", visible))
     statement = sa.select(Message).where(*conditions).limit(limit + 1)
     if after is not None:
         items = db.session.scalars(statement.order_by(Message.created_at, Message.id)).all()
@@ -182,6 +213,7 @@ def list_messages(user, conversation_id, *, before=None, after=None, limit=50):
 
 def _mark_read(user, conversation_id, message_ids=None):
     conversation = require_member(user, conversation_id)
+    visible = _visible(user, conversation)
     user_id, conversation_id = user.id, conversation.id
     state_row(user_id, conversation)
     message_ids = list(dict.fromkeys(message_ids or ()))
@@ -189,7 +221,7 @@ def _mark_read(user, conversation_id, message_ids=None):
     if message_ids:
         found = db.session.execute(
             sa.select(Message.id, Message.created_at)
-            .where(Message.conversation_id == conversation_id, Message.id.in_(message_ids))
+            .where(Message.conversation_id == conversation_id, Message.id.in_(message_ids), visible)
             .order_by(*newest_first)
         ).all()
         missing = set(message_ids) - {row.id for row in found}
@@ -199,7 +231,7 @@ def _mark_read(user, conversation_id, message_ids=None):
     else:
         target = db.session.execute(
             sa.select(Message.id, Message.created_at)
-            .where(Message.conversation_id == conversation_id)
+            .where(Message.conversation_id == conversation_id, visible)
             .order_by(*newest_first)
             .limit(1)
         ).one_or_none()
@@ -217,7 +249,11 @@ def _mark_read(user, conversation_id, message_ids=None):
         "last_read_message_id": marker,
         "read_at": utcnow(),
     }
-    emit_after_commit("read_receipt", ReadReceiptOut().dump(receipt), [live_room(conversation)])
+    named = [*message_ids, *([marker] if marker is not None else [])]
+    names_internal = conversation.kind == "ticket" and db.session.scalar(
+        sa.select(sa.exists().where(Message.id.in_(named), Message.internal.is_(True)))
+    )
+    emit_after_commit("read_receipt", ReadReceiptOut().dump(receipt), [live_room(conversation, names_internal)])
     db.session.commit()
     return receipt
 
@@ -233,7 +269,9 @@ def mark_read(user, conversation_id, message_ids=None):
 def read_conversation(user, conversation_id, message_ids=None):
     """`mark_read` for the REST API: the receipt plus the unread count left."""
     receipt = _mark_read(user, conversation_id, message_ids)
-    receipt["unread_count"] = view_of(user, receipt["conversation_id"]).unread_count
+    conversation = db.session.get(Conversation, receipt["conversation_id"])
+    public_only = not sees_internal(user, conversation)
+    receipt["unread_count"] = view_of(user, conversation.id, public_only=public_only).unread_count
     return receipt
 
 
@@ -245,6 +283,8 @@ def pin_message(user, conversation_id, message_id, pinned):
     conversation = require_member(user, conversation_id)
     message = db.session.get(Message, message_id)
     if message is None or message.conversation_id != conversation.id:
+        raise ApiError(404, "Message not found")
+    if message.internal and not sees_internal(user, conversation):
         raise ApiError(404, "Message not found")
     if pinned and not message.is_pinned:
         message.is_pinned, message.pinned_by, message.pinned_at = True, user.id, utcnow()
@@ -258,7 +298,7 @@ def pin_message(user, conversation_id, message_id, pinned):
 def pinned_messages(user, conversation_id, *, page, per_page):
     """The conversation's pinned messages, most recently pinned first."""
     conversation = require_member(user, conversation_id)
-    conditions = (Message.conversation_id == conversation.id, Message.is_pinned.is_(True))
+    conditions = (Message.conversation_id == conversation.id, Message.is_pinned.is_(True), _visible(user, conversation))
     return paginate(
         sa.select(Message).where(*conditions).order_by(Message.pinned_at.desc(), Message.id.desc()),
         page=page,
@@ -271,10 +311,11 @@ def search_messages(user, *, q, page, per_page, conversation_id=None):
     """Messages whose content holds `q` (literal, case-insensitive), newest first.
 
     Without `conversation_id`: in the user's direct and group conversations only. With it: in that conversation,
-    which may be a task thread the user may read.
+    which may be a task or ticket thread the user may read (a ticket's requester: not its internal notes).
     """
     if conversation_id is not None:
-        scope = Message.conversation_id == require_member(user, conversation_id).id
+        conversation = require_member(user, conversation_id)
+        scope = sa.and_(Message.conversation_id == conversation.id, _visible(user, conversation))
     else:
         scope = Message.conversation_id.in_(
             sa.select(ConversationMember.conversation_id)

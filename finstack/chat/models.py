@@ -1,4 +1,4 @@
-"""Chat: conversations (direct, group, task threads), their members, messages and chat attachments.
+"""Chat: conversations (direct, group, task threads, ticket threads), their members, messages and chat attachments.
 
 Ordering of messages is `(created_at, id)` everywhere: cursors, unread counts and read markers compare
 that pair, and `send_message` makes `created_at` strictly increase within a conversation in commit order.
@@ -13,7 +13,7 @@ from finstack.core.db_types import UTCDateTime
 from finstack.core.time import utcnow
 from finstack.extensions import db
 
-KINDS = ("direct", "group", "task")
+KINDS = ("direct", "group", "task", "ticket")
 MEMBER_KINDS = ("direct", "group")  # kinds whose access comes from conversation_members rows
 MAX_CONTENT = 5000
 MAX_NAME = 100
@@ -29,7 +29,7 @@ class Conversation(db.Model):
     __tablename__ = "conversations"
     __table_args__ = (
         sa.CheckConstraint(sa.column("kind").in_(KINDS), name="kind"),
-        # A DM is known by its pair, a task thread by its task; nothing else carries either.
+        # A DM is known by its pair, a task thread by its task, a ticket thread by its ticket; nothing else carries one.
         sa.CheckConstraint(
             "(kind = 'direct' AND direct_key IS NOT NULL) OR (kind <> 'direct' AND direct_key IS NULL)",
             name="direct_key",
@@ -38,6 +38,10 @@ class Conversation(db.Model):
             "(kind = 'task' AND task_id IS NOT NULL) OR (kind <> 'task' AND task_id IS NULL)",
             name="task_id",
         ),
+        sa.CheckConstraint(
+            "(kind = 'ticket' AND ticket_id IS NOT NULL) OR (kind <> 'ticket' AND ticket_id IS NULL)",
+            name="ticket_id",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
@@ -45,6 +49,8 @@ class Conversation(db.Model):
     name: Mapped[str | None] = mapped_column(sa.String(MAX_NAME))
     direct_key: Mapped[str | None] = mapped_column(sa.String(80), unique=True)
     task_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
+    # A ticket's conversation is created with the ticket (tickets.service.create_ticket) and goes with it.
+    ticket_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), unique=True)
     created_by: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
@@ -66,8 +72,9 @@ class Conversation(db.Model):
 class ConversationMember(db.Model):
     """A user's place in a conversation: membership for direct and group ones, plus the user's own state.
 
-    For task threads (kind "task") access comes from `permissions.can_read_task`, never from these rows;
-    a row there only keeps that user's read marker and pin, created the first time they need one.
+    For task threads (kind "task") access comes from `permissions.can_read_task`, for ticket threads (kind "ticket")
+    from `permissions.can_read_ticket`, never from these rows; a row there only keeps that user's read marker and
+    pin, created the first time they need one.
     """
 
     __tablename__ = "conversation_members"
@@ -129,6 +136,10 @@ class Message(db.Model):
         sa.ForeignKey("chat_attachments.id", ondelete="SET NULL"), unique=True
     )
     is_pinned: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # Ticket threads only: an agents' note the requester never sees (permissions.can_see_internal_notes).
+    internal: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # Sent by staff from a suggested reply (004's `isAI`).
+    is_ai: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     pinned_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     pinned_at: Mapped[object | None] = mapped_column(UTCDateTime)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

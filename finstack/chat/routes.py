@@ -121,7 +121,8 @@ def list_messages(query, conversation_id):
 @bp.arguments(MessageCreate)
 @bp.response(201, MessageOut)
 def send_message(data, conversation_id):
-    """Send a message (the REST twin of the socket's `send_message`).
+    """Send a message (the REST twin of the socket's `send_message`). In a ticket's conversation its staff may send
+    `internal` notes and `is_ai` replies (the requester: 403).
 
     201 when stored; 200 with the original when this `client_id` was already stored (a retry stores once)."""
     message, created = messages.send_message(
@@ -130,6 +131,8 @@ def send_message(data, conversation_id):
         data["content"],
         client_id=data["client_id"],
         attachment_id=data["attachment_id"],
+        internal=data["internal"],
+        is_ai=data["is_ai"],
     )
     return message, 201 if created else 200
 

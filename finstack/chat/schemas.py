@@ -57,6 +57,8 @@ class MessageOut(BaseSchema):
     is_pinned = fields.Boolean()
     pinned_by = fields.UUID(allow_none=True)
     pinned_at = AwareDateTime(allow_none=True)
+    internal = fields.Boolean(metadata={"description": "A ticket thread's internal note: its staff alone see it"})
+    is_ai = fields.Boolean(metadata={"description": "Sent by the ticket's staff from a suggested reply"})
     created_at = AwareDateTime()
 
 
@@ -89,6 +91,7 @@ class ConversationBrief(BaseSchema):
     kind = fields.String()
     name = fields.String(allow_none=True)
     task_id = fields.UUID(allow_none=True)
+    ticket_id = fields.UUID(allow_none=True)
 
 
 class SearchHitOut(MessageOut):
@@ -97,20 +100,23 @@ class SearchHitOut(MessageOut):
 
 class ConversationOut(BaseSchema):
     id = fields.UUID()
-    kind = fields.String(metadata={"description": "direct | group | task"})
+    kind = fields.String(metadata={"description": "direct | group | task | ticket"})
     is_group = fields.Boolean()
     name = fields.String(allow_none=True)
     task_id = fields.UUID(allow_none=True)
+    ticket_id = fields.UUID(allow_none=True)
     created_by = fields.UUID()
     created_at = AwareDateTime()
     updated_at = AwareDateTime()
     last_message_at = AwareDateTime(allow_none=True)
     participant_ids = fields.List(
-        fields.UUID(), metadata={"description": "Members (direct, group); empty for task threads"}
+        fields.UUID(), metadata={"description": "Members (direct, group); empty for task and ticket threads"}
     )
     participants = fields.List(fields.Nested(UserBrief))
     last_message = fields.Nested(MessageOut, allow_none=True)
-    unread_count = fields.Integer(metadata={"description": "Messages from others after your read marker"})
+    unread_count = fields.Integer(
+        metadata={"description": "Messages from others after your read marker (a ticket's requester: not its notes)"}
+    )
     is_pinned = fields.Boolean(metadata={"description": "Pinned by you"})
     last_read_message_id = fields.UUID(allow_none=True)
 
@@ -194,6 +200,14 @@ class MessageCreate(BaseSchema):
         metadata={"description": "Made by the client, unique per message; a retry with the same one stores once"},
     )
     attachment_id = fields.UUID(allow_none=True, load_default=None)
+    internal = StrictBoolean(
+        load_default=False,
+        metadata={"description": "Ticket threads: an internal note for the ticket's staff (the requester: 403)"},
+    )
+    is_ai = StrictBoolean(
+        load_default=False,
+        metadata={"description": "Ticket threads: a reply the ticket's staff send from a suggestion (requester: 403)"},
+    )
     message_type = fields.String(
         validate=validate.OneOf(("text", "attachment")),
         load_only=True,

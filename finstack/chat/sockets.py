@@ -1,7 +1,8 @@
 """Chat over Socket.IO: thin handlers over the chat modules (which store, check membership and emit).
 
-send_message  {conversation_id, content, client_id, attachment_id?} → ack: the stored message (the original one
-              when `client_id` was already used by this sender) or {"error", "details"}; members get `chat_message`.
+send_message  {conversation_id, content, client_id, attachment_id?, internal?, is_ai?} → ack: the stored message (the
+              original one when `client_id` was already used by this sender) or {"error", "details"}; members get
+              `chat_message` (a ticket thread's internal note: its staff only).
 typing        {conversation_id, is_typing} → ack {"ok": true}; the other members get `typing`
               {conversation_id, user_id, is_typing}.
 mark_read     {conversation_id, message_ids} → ack: the receipt; members get `read_receipt` (the same receipt).
@@ -25,6 +26,8 @@ def on_send_message(user, data):
         data["content"],
         client_id=data["client_id"],
         attachment_id=data["attachment_id"],
+        internal=data["internal"],
+        is_ai=data["is_ai"],
     )
     return messages.message_out(message)
 

@@ -54,6 +54,17 @@ def conversation_room(conversation_id):
     return f"conversation:{conversation_id}"
 
 
+def conversation_staff_room(conversation_id):
+    """A ticket thread's staff room: its internal notes go there, and the requester's sockets never join it."""
+    return f"conversation-staff:{conversation_id}"
+
+
+def ticket_thread_rooms(conversation_id, staff):
+    """The rooms of a ticket's conversation a reader's sockets are in: the public one, and for the ticket's staff the
+    staff room too (finstack.chat.ticket_threads)."""
+    return [conversation_room(conversation_id), *([conversation_staff_room(conversation_id)] if staff else [])]
+
+
 def task_room(task_id):
     """Sockets join it with the `join_task` event, when their user may read the task."""
     return f"task:{task_id}"

@@ -256,6 +256,8 @@ def visible_projects_clause(user, project_model, member_project_ids):
 # | action                                             | requester | agent of another dept | agent | lead | admin |
 # |----------------------------------------------------|-----------|-----------------------|-------|------|-------|
 # | read a ticket (others: 404), its list              | own       | no                    | yes   | yes  | yes   |
+# | read / write its chat (others: 404)                | own       | no                    | yes   | yes  | yes   |
+# | read / write internal notes, send `is_ai` replies  | no        | no                    | yes   | yes  | yes   |
 # | see the routing decision and its reason            | no        | no                    | yes   | yes  | yes   |
 # | edit title/description/urgency (while open)        | own       | no                    | no    | no   | no    |
 # | change the status (working statuses)               | no        | no                    | yes   | yes  | yes   |
@@ -280,6 +282,34 @@ def readable_tickets_clause(user, ticket_model, agent_departments):
     if user.role == "admin":
         return sa.true()
     return sa.or_(ticket_model.requester_id == user.id, ticket_model.department_id.in_(agent_departments))
+
+
+# In-ticket chat: the ticket's conversation is read (and written) by whoever may read the ticket. Internal notes are
+# for its staff: the agents and leads of its department, its assignee and admins, but never its requester, whatever
+# their other roles (an agent filing a ticket in their own department is its requester there). Only staff send
+# internal notes and mark replies as sent from a suggestion (`is_ai`); only staff replies count as responses.
+
+
+def is_ticket_staff(user, ticket, department_role):
+    """Sees and writes internal notes of the ticket's chat; its public replies are the ticket's responses."""
+    if is_requester(user, ticket):
+        return False
+    return user.role == "admin" or department_role is not None or ticket.assignee_id == user.id
+
+
+def ticket_staff_clause(user, ticket_model, agent_departments):
+    """SQL for the tickets `is_ticket_staff` says `user` is staff of; the two must agree."""
+    if user.role == "admin":
+        return ticket_model.requester_id != user.id
+    return sa.and_(
+        ticket_model.requester_id != user.id,
+        sa.or_(ticket_model.department_id.in_(agent_departments), ticket_model.assignee_id == user.id),
+    )
+
+
+def visible_messages_clause(message_model, sees_internal):
+    """SQL for the messages of a conversation its reader sees: internal notes only for the ticket's staff."""
+    return sa.true() if sees_internal else message_model.internal.is_(False)
 
 
 def can_see_routing(user, department_role):

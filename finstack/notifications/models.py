@@ -18,6 +18,7 @@ NOTIFICATION_TYPES = (
     "ticket_assigned",
     "ticket_status_changed",
     "ticket_breached",
+    "ticket_replied",
     "misuse_warning",
 )
 

@@ -2,8 +2,10 @@
 
 connect     auth `{"token": <access token>}` (or `?token=`); refused with a connect error whose data is
             `{"error": <message>, "code": token_missing|token_invalid|token_expired|token_revoked|user_inactive}`.
-            Joins `user:<id>`, `conversation:<id>` for each of the user's conversations, and `department:<id>` for
-            each helpdesk department the user is an agent or lead of (its tickets' events).
+            Joins `user:<id>` and `conversation:<id>` for each of the user's conversations, the rooms of the ticket
+            threads of the active tickets the user requested, holds or whose department they lead
+            (`conversation:<id>`; staff also `conversation-staff:<id>`, where internal notes go), and
+            `department:<id>` for each helpdesk department the user is an agent or lead of (its tickets' events).
 join_task   `{"task_id"}` → ack `{"ok": true}` or `{"error", "details"}`; joins `task:<id>` if the user may read it:
             the task's events and its chat thread's `chat_message`, `typing` and `read_receipt`.
 leave_task  `{"task_id"}` → ack `{"ok": true}`.
@@ -43,17 +45,20 @@ def _presented_token(auth):
     return request.args.get("token")
 
 
-def _conversation_ids(user):
-    from finstack.chat import conversations  # chat imports finstack.realtime: import when needed
+def _conversation_rooms(user):
+    """`(conversation rooms, staff rooms)`: the rooms of the user's direct and group conversations and ticket threads
+    (presence goes to those), and the staff rooms of the ticket threads they are staff of."""
+    from finstack.chat import conversations, ticket_threads  # chat imports finstack.realtime: import when needed
 
-    return conversations.conversation_ids_for(user)
+    tickets, staff = ticket_threads.rooms_at_connect(user)
+    return [conversation_room(cid) for cid in conversations.conversation_ids_for(user)] + tickets, staff
 
 
 def on_connect(auth=None):
     try:
         user, claims = service.authenticate(_presented_token(auth))
         user_id = str(user.id)
-        conversation_rooms = [conversation_room(cid) for cid in _conversation_ids(user)]
+        conversation_rooms, staff_rooms = _conversation_rooms(user)
         department_rooms = ticket_events.department_rooms(user.id)
     except service.SocketAuthError as error:
         raise Refused(error.message, {"error": error.message, "code": error.code}) from None
@@ -63,7 +68,7 @@ def on_connect(auth=None):
     finally:
         db.session.remove()
 
-    for room in (user_room(user_id), *conversation_rooms, *department_rooms):
+    for room in (user_room(user_id), *conversation_rooms, *staff_rooms, *department_rooms):
         join_room(room)
     session["user_id"] = user_id
     registry = _registry()

@@ -124,6 +124,8 @@ class Ticket(db.Model):
     requester = relationship("User", foreign_keys=[requester_id], lazy="joined", innerjoin=True)
     assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")
     department = relationship(Department, lazy="joined")
+    # Its in-ticket chat (chat.models.Conversation, kind "ticket"), created with it; one query per page of tickets.
+    conversation = relationship("Conversation", uselist=False, lazy="selectin", passive_deletes=True)
 
     @property
     def reference(self):

@@ -1,5 +1,7 @@
 from flask_jwt_extended import current_user
 
+from finstack.chat import conversations
+from finstack.chat.schemas import ConversationOut
 from finstack.core.schemas import PageQuery, page_of
 from finstack.tickets import bp, misuse, service
 from finstack.tickets.schemas import (
@@ -192,6 +194,16 @@ def list_tickets(query):
 def get_ticket(ticket_id):
     """404 to whoever may not read it."""
     return service.get_ticket(current_user, ticket_id)
+
+
+@bp.get("/tickets/<uuid:ticket_id>/conversation")
+@bp.auth_required()
+@bp.response(200, ConversationOut)
+def get_ticket_conversation(ticket_id):
+    """The ticket's chat, as the chat API shows it (404 to whoever may not read the ticket); then read and post with
+    `/api/chat/conversations/<id>/messages`. Opening it puts your live sockets in its rooms (agents of the
+    department who are neither its assignee nor a lead join this way)."""
+    return conversations.ticket_conversation_view(current_user, ticket_id)
 
 
 @bp.put("/tickets/<uuid:ticket_id>")

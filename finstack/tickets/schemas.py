@@ -198,6 +198,11 @@ class TicketOut(BaseSchema):
     created_at = AwareDateTime(required=True)
     updated_at = AwareDateTime(required=True)
     sla = SlaState(TicketSlaOut, required=True)
+    conversation_id = fields.UUID(
+        required=True,
+        attribute="conversation.id",
+        metadata={"description": "The ticket's chat: `GET /api/tickets/<id>/conversation`, then the chat API"},
+    )
 
 
 # The TicketOut fields only the department's staff (and admins) see: the routing decision and the content check's

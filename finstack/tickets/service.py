@@ -10,14 +10,17 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from finstack.audit import service as audit
+from finstack.chat.models import Conversation
 from finstack.core import permissions
 from finstack.core.locks import lock_rows
 from finstack.core.pagination import paginate
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
-from finstack.tickets import events, search, sla
+from finstack.tickets import chat, events, search, sla
 from finstack.tickets import notifications as notices
+from finstack.tickets.access import agent_departments as _agent_departments
+from finstack.tickets.access import department_role
 from finstack.tickets.models import (
     ACTIVE_STATUSES,
     TRIAGE,
@@ -110,27 +113,12 @@ def triage_department():
     return department
 
 
-def department_role(department_id, user_id):
-    """The user's role in the department ("agent", "lead") or None."""
-    if department_id is None:
-        return None
-    return db.session.scalar(
-        sa.select(DepartmentAgent.role).where(
-            DepartmentAgent.department_id == department_id, DepartmentAgent.user_id == user_id
-        )
-    )
-
-
 def _agent_department_roles(user_id):
     return dict(
         db.session.execute(
             sa.select(DepartmentAgent.department_id, DepartmentAgent.role).where(DepartmentAgent.user_id == user_id)
         ).all()
     )
-
-
-def _agent_departments(user_id):
-    return sa.select(DepartmentAgent.department_id).where(DepartmentAgent.user_id == user_id)
 
 
 def get_department(department_id):
@@ -228,7 +216,8 @@ def add_agent(actor, department_id, *, user_id, role):
 
 
 def remove_agent(actor, department_id, user_id):
-    """The agent's active tickets in the department go back to its queue, unassigned."""
+    """The agent's active tickets in the department go back to its queue, unassigned; their live sockets leave the
+    rooms of the department's ticket conversations."""
     _require_admin(actor)
     department = get_department(department_id)
     agent = db.session.get(DepartmentAgent, (department.id, user_id))
@@ -251,6 +240,7 @@ def remove_agent(actor, department_id, user_id):
         department.id,
         {"user_id": user_id, "role": agent.role, "tickets_requeued": len(requeued)},
     )
+    chat.agent_removed(department.id, agent.user)
     db.session.delete(agent)
     events.tickets_updated(requeued)
     events.agent_removed(department.id, user_id)
@@ -445,6 +435,7 @@ def create_ticket(actor, *, title, description, urgency, category=None):
     )
     db.session.add(ticket)
     db.session.flush()
+    ticket.conversation = Conversation(id=uuid.uuid4(), kind="ticket", created_by=actor.id)
     if not reasons:
         _route(ticket)
     audit.record(
@@ -460,6 +451,7 @@ def create_ticket(actor, *, title, description, urgency, category=None):
             "misuse_reasons": reasons,
         },
     )
+    chat.ticket_opened(ticket, ticket.conversation.id)
     notices.arrived(actor, ticket)
     events.ticket_created(ticket)
     db.session.commit()
@@ -649,6 +641,7 @@ def assign(actor, ticket_id, assignee_id):
         audit.record(
             actor, "ticket.assign", "ticket", ticket.id, {"assignee_id": {"from": previous, "to": assignee_id}}
         )
+        chat.ticket_assigned(ticket, ticket.conversation.id)
         notices.assigned(actor, ticket)
         events.ticket_updated(ticket)
         db.session.commit()
@@ -663,7 +656,7 @@ def reroute(actor, ticket_id, department_id):
     )
     _require_active(ticket)
     _require_department_exists(department_id)
-    previous = ticket.department_id
+    previous, previous_assignee = ticket.department_id, ticket.assignee_id
     if previous != department_id:
         ticket.department_id = department_id
         routing = {
@@ -681,6 +674,7 @@ def reroute(actor, ticket_id, department_id):
             ticket.id,
             {"department_id": {"from": previous, "to": department_id}, "assignee_id": ticket.assignee_id},
         )
+        chat.ticket_rerouted(ticket, ticket.conversation.id, previous, previous_assignee)
         notices.arrived(actor, ticket, how="Ticket re-routed")
         events.ticket_updated(ticket, previous_department_id=previous)
         db.session.commit()
@@ -720,6 +714,7 @@ def release(actor, ticket_id):
         ticket.id,
         {"department_id": ticket.department_id, "assignee_id": ticket.assignee_id},
     )
+    chat.ticket_opened(ticket, ticket.conversation.id)
     notices.arrived(actor, ticket, how="Ticket released")
     notices.status_changed(actor, ticket, "held")
     events.ticket_updated(ticket)

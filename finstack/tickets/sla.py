@@ -4,9 +4,9 @@ Targets are wall-clock minutes (not business hours) from the moment a ticket is 
 and SLA_RESOLUTION_MINUTES per urgency. A held ticket has no clock until an admin releases it (routing starts it);
 a rejected one never gets one.
 
-- First response: stamped once by `stamp_first_response` — for now by the first status change staff make (to
-  in_progress, waiting_on_requester, resolved or closed); the in-ticket chat's first public agent reply will call it
-  too. An assignment alone is not a response: the requester hears nothing.
+- First response: stamped once by `stamp_first_response`, by the first status change staff make (to in_progress,
+  waiting_on_requester, resolved or closed) or by the first public reply staff send in the ticket's chat
+  (`tickets.chat`; internal notes do not count). An assignment alone is not a response: the requester hears nothing.
 - Resolution: the clock runs while the ticket is active; entering waiting_on_requester records `sla_paused_at`, and
   leaving it pushes `resolution_due_at` by the time paused. Resolving or closing stops it (late: the breach is
   recorded then). A reopen restarts it:
@@ -39,8 +39,8 @@ from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.tickets import signals
-from finstack.tickets.models import ACTIVE_STATUSES, DepartmentAgent, Ticket
-from finstack.users.models import User
+from finstack.tickets.access import active_leads
+from finstack.tickets.models import ACTIVE_STATUSES, Ticket
 
 NOTIFICATION_TYPE = "ticket_breached"
 # Statuses a staff member moves a ticket to that count as responding to the requester.
@@ -199,24 +199,6 @@ def _claim(kind, now, limit):
     return db.session.execute(statement).all()
 
 
-def _leads(department_ids):
-    """{department id: [active lead ids]}"""
-    leads = {}
-    if department_ids:
-        rows = db.session.execute(
-            sa.select(DepartmentAgent.department_id, DepartmentAgent.user_id)
-            .join(User, User.id == DepartmentAgent.user_id)
-            .where(
-                DepartmentAgent.department_id.in_(department_ids),
-                DepartmentAgent.role == "lead",
-                User.is_active.is_(True),
-            )
-        )
-        for department_id, user_id in rows:
-            leads.setdefault(department_id, []).append(user_id)
-    return leads
-
-
 def _drafts(kind, rows, leads):
     drafts = []
     for row in rows:
@@ -236,7 +218,7 @@ def _sweep_chunk(now, limit, kinds):
     kind and the notified user ids."""
     try:
         claimed = {kind: _claim(kind, now, limit) for kind in kinds}
-        leads = _leads({row.department_id for rows in claimed.values() for row in rows})
+        leads = active_leads({row.department_id for rows in claimed.values() for row in rows})
         drafts = [draft for kind, rows in claimed.items() for draft in _drafts(kind, rows, leads)]
         if drafts:
             notify(drafts)

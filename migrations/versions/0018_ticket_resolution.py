@@ -1,7 +1,7 @@
 """helpdesk: tickets.resolution (what solved it), searched with the ticket
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-02
 
 Reviewed by hand. One nullable column, added with ADD COLUMN on both databases: never a batch rebuild of `tickets`,
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
