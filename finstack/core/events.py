@@ -30,7 +30,8 @@ def emit_after_commit(event, payload, rooms):
 
 
 def emit_batch_after_commit(messages):
-    """Push `(event, payload, room)` messages once the transaction commits.
+    """Push `(event, payload, room)` messages once the transaction commits; `room` may be a list of rooms (one emit:
+    a socket in several of them receives the message once).
 
     With REDIS_URL set the emit goes through the message queue, so any process (a gunicorn worker,
     the CLI) reaches sockets connected to any other.
@@ -73,6 +74,12 @@ def project_room(project_id):
     """Sockets join it with `join_project` when their user may read the project, and the live sockets of a user
     made a member join it at once; project and board events go to it."""
     return f"project:{project_id}"
+
+
+def department_room(department_id):
+    """A helpdesk department's agents' and leads' sockets: joined at connect, and at once when an agent is added
+    (left when removed); the events of the tickets in its queue go to it."""
+    return f"department:{department_id}"
 
 
 @sa.event.listens_for(Session, "after_commit")

@@ -14,6 +14,9 @@ NOTIFICATION_TYPES = (
     "mentioned",
     "attachment_added",
     "task_overdue",
+    "ticket_created",
+    "ticket_assigned",
+    "ticket_status_changed",
     "ticket_breached",
     "ticket_replied",
     "misuse_warning",
@@ -36,6 +39,7 @@ class Notification(db.Model):
     title: Mapped[str] = mapped_column(sa.String(200))
     message: Mapped[str] = mapped_column(sa.String(1000))
     task_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     is_read: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,6 +10,7 @@ class NotificationOut(BaseSchema):
     title = fields.String()
     message = fields.String()
     task_id = fields.UUID(allow_none=True)
+    ticket_id = fields.UUID(allow_none=True)
     actor_id = fields.UUID(allow_none=True)
     is_read = fields.Boolean()
     created_at = AwareDateTime()

@@ -28,6 +28,7 @@ class Draft:
     title: str
     message: str
     task_id: uuid.UUID | None = None
+    ticket_id: uuid.UUID | None = None
 
 
 def _readers_only(drafts):
@@ -55,13 +56,53 @@ def _readers_only(drafts):
     return [draft for draft in drafts if (draft.user_id, draft.task_id) not in refused]
 
 
+def _ticket_readers_only(drafts):
+    """Drop the drafts about a ticket their recipient may not read (`permissions.can_read_ticket`): three queries
+    whatever the number of drafts — the tickets, the recipients, and the recipients' roles in the tickets'
+    departments."""
+    from finstack.tickets.models import DepartmentAgent, Ticket  # the ticket service imports this module
+
+    about_tickets = [draft for draft in drafts if draft.ticket_id is not None]
+    if not about_tickets:
+        return drafts
+    tickets = {
+        row.id: row
+        for row in db.session.execute(
+            sa.select(Ticket.id, Ticket.requester_id, Ticket.department_id).where(
+                Ticket.id.in_({draft.ticket_id for draft in about_tickets})
+            )
+        )
+    }
+    recipient_ids = {draft.user_id for draft in about_tickets}
+    recipients = {
+        row.id: row for row in db.session.execute(sa.select(User.id, User.role).where(User.id.in_(recipient_ids)))
+    }
+    roles = {
+        (row.department_id, row.user_id): row.role
+        for row in db.session.execute(
+            sa.select(DepartmentAgent.department_id, DepartmentAgent.user_id, DepartmentAgent.role).where(
+                DepartmentAgent.user_id.in_(recipient_ids),
+                DepartmentAgent.department_id.in_({ticket.department_id for ticket in tickets.values()} - {None}),
+            )
+        )
+    }
+
+    def readable(draft):
+        ticket, user = tickets.get(draft.ticket_id), recipients.get(draft.user_id)
+        if ticket is None or user is None:
+            return False
+        return permissions.can_read_ticket(user, ticket, roles.get((ticket.department_id, user.id)))
+
+    return [draft for draft in drafts if draft.ticket_id is None or readable(draft)]
+
+
 def notify(drafts, actor=None):
-    """Store `drafts` (never for the actor, nor about a task the recipient may not read), push them live once the
-    transaction commits, and enqueue their e-mail as `mail` jobs in the same transaction.
+    """Store `drafts` (never for the actor, nor about a task or ticket the recipient may not read), push them live once
+    the transaction commits, and enqueue their e-mail as `mail` jobs in the same transaction.
 
     Returns the stored rows as dicts. Works in bulk: the overdue sweep passes thousands at once.
     """
-    drafts = _readers_only(drafts)
+    drafts = _ticket_readers_only(_readers_only(drafts))
     actor_id = getattr(actor, "id", None)
     now = utcnow()
     rows = [
@@ -72,6 +113,7 @@ def notify(drafts, actor=None):
             "title": draft.title[:200],
             "message": draft.message[:1000],
             "task_id": draft.task_id,
+            "ticket_id": draft.ticket_id,
             "actor_id": actor_id,
             "is_read": False,
             "created_at": now,

@@ -19,6 +19,7 @@ NAMESPACE = "/"
 CONTROL_CHANNEL_SUFFIX = "-control"
 CONVERSATION_PREFIX = "conversation:"
 TASK_PREFIX = "task:"
+DEPARTMENT_PREFIX = "department:"
 
 
 @dataclass
@@ -140,19 +141,21 @@ class Registry:
 
     # -- background tasks -------------------------------------------------------------------------------------------
 
-    def _task_rooms(self, connections):
-        """`{user_id: task ids}` of the `task:<id>` rooms the connections' sockets are in."""
-        task_ids = defaultdict(set)
+    def _rooms(self, connections, prefix):
+        """`{user_id: ids}` of the `<prefix><id>` rooms (`task:`, `department:`) the connections' sockets are in."""
+        ids = defaultdict(set)
         for connection in connections:
             for room in self.server.manager.get_rooms(connection.sid, NAMESPACE):
-                if room.startswith(TASK_PREFIX):
-                    task_ids[connection.user_id].add(room.removeprefix(TASK_PREFIX))
-        return task_ids
+                if room.startswith(prefix):
+                    ids[connection.user_id].add(room.removeprefix(prefix))
+        return ids
 
     def _watch(self):
         """Every `interval` seconds drop the sockets whose sign-in was ended, whose credentials changed, or whose
         account is gone or inactive, and take sockets out of the task rooms of tasks their user may no longer read
-        (a project turned private, a membership ended): a task's room carries its events and chat.
+        (a project turned private, a membership ended): a task's room carries its events and chat; and out of the
+        rooms of helpdesk departments their user no longer works in (the removal's own leave was lost): a
+        department's room carries its tickets' staff view.
 
         Runs while this process holds sockets; the first connect starts it again.
         """
@@ -168,8 +171,10 @@ class Registry:
             try:
                 with self.app.app_context():
                     ended = service.ended_sessions({c.session for c in connections})
-                    task_rooms = self._task_rooms(connections)
+                    task_rooms = self._rooms(connections, TASK_PREFIX)
                     unreadable = service.unreadable_tasks(task_rooms) if task_rooms else {}
+                    department_rooms = self._rooms(connections, DEPARTMENT_PREFIX)
+                    left = service.departments_left(department_rooms) if department_rooms else {}
             except Exception:
                 log.exception("Socket session re-check failed; trying again")
                 continue
@@ -177,6 +182,8 @@ class Registry:
             for connection in connections:
                 for task_id in unreadable.get(connection.user_id, ()):
                     self.server.leave_room(connection.sid, TASK_PREFIX + task_id, namespace=NAMESPACE)
+                for department_id in left.get(connection.user_id, ()):
+                    self.server.leave_room(connection.sid, DEPARTMENT_PREFIX + department_id, namespace=NAMESPACE)
 
     def _client(self):
         if self._redis is None:

@@ -1,6 +1,7 @@
 """Who may hold a socket: the token checks at connect, and the periodic re-check of live sockets."""
 
 import uuid
+from collections import defaultdict
 
 import sqlalchemy as sa
 from flask_jwt_extended import decode_token
@@ -13,6 +14,7 @@ from finstack.core import permissions
 from finstack.core.schemas import has_unstorable_text
 from finstack.extensions import db
 from finstack.tasks.models import Task
+from finstack.tickets.models import DepartmentAgent
 from finstack.users.models import User
 
 CHUNK = 500
@@ -96,3 +98,25 @@ def unreadable_tasks(task_ids_by_user):
         if asked - readable:
             unreadable[str(user.id)] = {str(task_id) for task_id in asked - readable}
     return unreadable
+
+
+def departments_left(department_ids_by_user):
+    """Of `{user_id: department ids}` (strings: the `department:<id>` rooms a user's sockets are in), `{user_id:
+    department ids}` of the departments the user is no longer an agent or lead of (or that are gone). One query per
+    CHUNK of users."""
+    user_ids = sorted(uuid.UUID(key) for key in department_ids_by_user)
+    current = defaultdict(set)
+    for start in range(0, len(user_ids), CHUNK):
+        rows = db.session.execute(
+            sa.select(DepartmentAgent.user_id, DepartmentAgent.department_id).where(
+                DepartmentAgent.user_id.in_(user_ids[start : start + CHUNK])
+            )
+        )
+        for user_id, department_id in rows:
+            current[str(user_id)].add(str(department_id))
+    left = {}
+    for user_id, department_ids in department_ids_by_user.items():
+        gone = set(department_ids) - current[user_id]
+        if gone:
+            left[user_id] = gone
+    return left

@@ -2,9 +2,10 @@
 
 connect     auth `{"token": <access token>}` (or `?token=`); refused with a connect error whose data is
             `{"error": <message>, "code": token_missing|token_invalid|token_expired|token_revoked|user_inactive}`.
-            Joins `user:<id>` and `conversation:<id>` for each of the user's conversations, and the rooms of the ticket
+            Joins `user:<id>` and `conversation:<id>` for each of the user's conversations, the rooms of the ticket
             threads of the active tickets the user requested, holds or whose department they lead
-            (`conversation:<id>`; staff also `conversation-staff:<id>`, where internal notes go).
+            (`conversation:<id>`; staff also `conversation-staff:<id>`, where internal notes go), and
+            `department:<id>` for each helpdesk department the user is an agent or lead of (its tickets' events).
 join_task   `{"task_id"}` → ack `{"ok": true}` or `{"error", "details"}`; joins `task:<id>` if the user may read it:
             the task's events and its chat thread's `chat_message`, `typing` and `read_receipt`.
 leave_task  `{"task_id"}` → ack `{"ok": true}`.
@@ -27,6 +28,7 @@ from finstack.realtime.handlers import client_event
 from finstack.realtime.registry import CONVERSATION_PREFIX, Connection
 from finstack.realtime.schemas import ProjectRoomIn, TaskRoomIn
 from finstack.tasks import service as tasks
+from finstack.tickets import events as ticket_events
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ def on_connect(auth=None):
         user, claims = service.authenticate(_presented_token(auth))
         user_id = str(user.id)
         conversation_rooms, staff_rooms = _conversation_rooms(user)
+        department_rooms = ticket_events.department_rooms(user.id)
     except service.SocketAuthError as error:
         raise Refused(error.message, {"error": error.message, "code": error.code}) from None
     except Exception:
@@ -65,7 +68,7 @@ def on_connect(auth=None):
     finally:
         db.session.remove()
 
-    for room in (user_room(user_id), *conversation_rooms, *staff_rooms):
+    for room in (user_room(user_id), *conversation_rooms, *staff_rooms, *department_rooms):
         join_room(room)
     session["user_id"] = user_id
     registry = _registry()

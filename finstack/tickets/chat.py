@@ -35,7 +35,10 @@ def reply_drafts(ticket, recipient_ids, author, content):
     title = f"New reply on {ticket.reference}"
     excerpt = content if len(content) <= EXCERPT else content[: EXCERPT - 1] + "…"
     message = f"{author.full_name} wrote on \u201c{ticket.title}\u201d: {excerpt or '(a file)'}"
-    return [Draft(user_id=user_id, type=NOTIFICATION_TYPE, title=title, message=message) for user_id in recipient_ids]
+    return [
+        Draft(user_id=user_id, type=NOTIFICATION_TYPE, title=title, message=message, ticket_id=ticket.id)
+        for user_id in recipient_ids
+    ]
 
 
 @message_sent.connect

@@ -121,13 +121,18 @@ def _answer(source, row, score, words):
 
 
 def _best(source, conditions, words, limit, first=None):
-    """The `limit` best rows of the source meeting `conditions`, as answers; `first` (SQL boolean) ranks ahead."""
-    statement, score = ranked(sa.select(source.model).where(*conditions), source, words)
-    order = [score.desc(), source.model.id]
+    """The `limit` best rows of the source meeting `conditions`, as answers; `first` (SQL boolean) ranks ahead.
+
+    Ranked on ids and scores alone, then only the winners are loaded: the whole rows with their eager-loaded users
+    joined to every match would cost about as much as the ranking itself (bench/RESULTS.md, helpdesk)."""
+    model = source.model
+    statement, score = ranked(sa.select(model.id).where(*conditions), source, words)
+    order = [score.desc(), model.id]
     if first is not None:
         order.insert(0, sa.case((first, 0), else_=1))
-    rows = db.session.execute(statement.add_columns(score).order_by(*order).limit(limit)).all()
-    return [_answer(source, row, row_score, words) for row, row_score in rows]
+    best = db.session.execute(statement.add_columns(score).order_by(*order).limit(limit)).all()
+    rows = {row.id: row for row in db.session.scalars(sa.select(model).where(model.id.in_([id_ for id_, _ in best])))}
+    return [_answer(source, rows[row_id], row_score, words) for row_id, row_score in best]
 
 
 def _answered_tickets(actor):

@@ -205,6 +205,24 @@ class TicketOut(BaseSchema):
     )
 
 
+# The TicketOut fields only the department's staff (and admins) see: the routing decision and the content check's
+# reasons. Each dumps the ticket's `visible_<name>`, which `show` sets.
+STAFF_ONLY = ("routing", "misuse_reasons")
+
+
+def show(ticket, *, staff):
+    """Make `ticket` dump (TicketOut) as its department's staff see it, or (`staff=False`) as everyone else does.
+    Returns the ticket."""
+    for name in STAFF_ONLY:
+        setattr(ticket, f"visible_{name}", getattr(ticket, name) if staff else None)
+    return ticket
+
+
+def as_seen_by_others(staff_view):
+    """A ticket dumped as staff see it (`show(ticket, staff=True)`), as everyone else sees it: one dump, two views."""
+    return {**staff_view, **dict.fromkeys(STAFF_ONLY)}
+
+
 class TicketCreate(Stripped):
     title = fields.String(required=True, validate=TITLE)
     description = fields.String(required=True, validate=TICKET_DESCRIPTION)

@@ -17,7 +17,8 @@ from finstack.core.pagination import paginate
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
-from finstack.tickets import chat, search, sla
+from finstack.tickets import chat, events, search, sla
+from finstack.tickets import notifications as notices
 from finstack.tickets.access import agent_departments as _agent_departments
 from finstack.tickets.access import department_role
 from finstack.tickets.models import (
@@ -32,7 +33,7 @@ from finstack.tickets.models import (
     TicketCounter,
 )
 from finstack.tickets.routing import least_loaded_agent, router
-from finstack.tickets.schemas import RELEVANCE
+from finstack.tickets.schemas import RELEVANCE, show
 from finstack.tickets.screening import content_check
 from finstack.users import service as users
 from finstack.users.models import User
@@ -209,6 +210,7 @@ def add_agent(actor, department_id, *, user_id, role):
     agent = DepartmentAgent(department_id=department.id, user_id=user_id, role=role)
     db.session.add(agent)
     audit.record(actor, "department.agent_add", "department", department.id, {"user_id": user_id, "role": role})
+    events.agent_added(department.id, user_id)
     db.session.commit()
     return agent
 
@@ -221,7 +223,7 @@ def remove_agent(actor, department_id, user_id):
     agent = db.session.get(DepartmentAgent, (department.id, user_id))
     if agent is None:
         raise ApiError(404, "This user is not an agent of the department")
-    requeued = db.session.execute(
+    requeued = db.session.scalars(
         sa.update(Ticket)
         .where(
             Ticket.department_id == department.id,
@@ -229,16 +231,19 @@ def remove_agent(actor, department_id, user_id):
             Ticket.status.in_(ACTIVE_STATUSES),
         )
         .values(assignee_id=None, status="open", updated_at=utcnow())
-    ).rowcount
+        .returning(Ticket.id)
+    ).all()
     audit.record(
         actor,
         "department.agent_remove",
         "department",
         department.id,
-        {"user_id": user_id, "role": agent.role, "tickets_requeued": requeued},
+        {"user_id": user_id, "role": agent.role, "tickets_requeued": len(requeued)},
     )
     chat.agent_removed(department.id, agent.user)
     db.session.delete(agent)
+    events.tickets_updated(requeued)
+    events.agent_removed(department.id, user_id)
     db.session.commit()
 
 
@@ -447,6 +452,8 @@ def create_ticket(actor, *, title, description, urgency, category=None):
         },
     )
     chat.ticket_opened(ticket, ticket.conversation.id)
+    notices.arrived(actor, ticket)
+    events.ticket_created(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, department_role(ticket.department_id, actor.id))
 
@@ -456,10 +463,7 @@ def create_ticket(actor, *, title, description, urgency, category=None):
 
 def _shown_to(actor, ticket, role):
     """What of the ticket `actor` sees: the routing decision and the content check's reasons are for staff."""
-    staff = permissions.can_see_routing(actor, role)
-    ticket.visible_routing = ticket.routing if staff else None
-    ticket.visible_misuse_reasons = ticket.misuse_reasons if staff else None
-    return ticket
+    return show(ticket, staff=permissions.can_see_routing(actor, role))
 
 
 def _load(actor, ticket_id, lock=False):
@@ -546,6 +550,7 @@ def update_ticket(actor, ticket_id, changes):
             setattr(ticket, name, changes[name])
         sla.retarget(ticket, previous_urgency)
         audit.record(actor, "ticket.update", "ticket", ticket.id, changed)
+        events.ticket_updated(ticket)
         db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -593,6 +598,8 @@ def change_status(actor, ticket_id, status, resolution=None):
     if resolution is not None:
         changes["resolution"] = resolution
     audit.record(actor, "ticket.status", "ticket", ticket.id, changes)
+    notices.status_changed(actor, ticket, current)
+    events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -635,6 +642,8 @@ def assign(actor, ticket_id, assignee_id):
             actor, "ticket.assign", "ticket", ticket.id, {"assignee_id": {"from": previous, "to": assignee_id}}
         )
         chat.ticket_assigned(ticket, ticket.conversation.id)
+        notices.assigned(actor, ticket)
+        events.ticket_updated(ticket)
         db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -666,6 +675,8 @@ def reroute(actor, ticket_id, department_id):
             {"department_id": {"from": previous, "to": department_id}, "assignee_id": ticket.assignee_id},
         )
         chat.ticket_rerouted(ticket, ticket.conversation.id, previous, previous_assignee)
+        notices.arrived(actor, ticket, how="Ticket re-routed")
+        events.ticket_updated(ticket, previous_department_id=previous)
         db.session.commit()
     return _shown_to(actor, ticket, department_role(ticket.department_id, actor.id))
 
@@ -679,6 +690,7 @@ def give_feedback(actor, ticket_id, *, rating, comment=None):
         raise ApiError(409, "Feedback was given already")
     ticket.feedback_rating, ticket.feedback_comment, ticket.feedback_at = rating, comment, utcnow()
     audit.record(actor, "ticket.feedback", "ticket", ticket.id, {"rating": rating, "comment": comment})
+    events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -703,6 +715,9 @@ def release(actor, ticket_id):
         {"department_id": ticket.department_id, "assignee_id": ticket.assignee_id},
     )
     chat.ticket_opened(ticket, ticket.conversation.id)
+    notices.arrived(actor, ticket, how="Ticket released")
+    notices.status_changed(actor, ticket, "held")
+    events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)
 
@@ -711,5 +726,7 @@ def reject(actor, ticket_id):
     ticket, role = _held(actor, ticket_id)
     ticket.status, ticket.closed_at = "rejected", utcnow()
     audit.record(actor, "ticket.reject", "ticket", ticket.id, {"status": {"from": "held", "to": "rejected"}})
+    notices.status_changed(actor, ticket, "held")
+    events.ticket_updated(ticket)
     db.session.commit()
     return _shown_to(actor, ticket, role)

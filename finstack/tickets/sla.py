@@ -17,9 +17,11 @@ a rejected one never gets one.
 `sweep` records and escalates breaches set-based and once each: one UPDATE … RETURNING per kind of breach claims the
 tickets (their stamp still empty, re-checked in its WHERE; on PostgreSQL the candidates are locked FOR UPDATE SKIP
 LOCKED, SQLite serialises writers), so two sweeps at once never notify a breach twice. The assignee and the
-department's leads are notified in the same transaction; e-mail goes after the commit. A claim takes at most
-SLA_SWEEP_CHUNK tickets per kind and each chunk is its own transaction, looped until none is left: a backlog (a
-stopped cron, a mass back-dating) costs many short transactions, not one holding every breach's lock and row in memory.
+department's leads are notified in the same transaction; e-mail goes after the commit, and so does the tickets'
+`ticket_updated` event (each chunk announces `signals.breaches_recorded`; `finstack/tickets/events.py` listens). A
+claim takes at most SLA_SWEEP_CHUNK tickets per kind and each chunk is its own transaction, looped until none is left:
+a backlog (a stopped cron, a mass back-dating) costs many short transactions, not one holding every breach's lock and
+row in memory.
 """
 
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from finstack.core.locks import bounded_claim
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
+from finstack.tickets import signals
 from finstack.tickets.access import active_leads
 from finstack.tickets.models import ACTIVE_STATUSES, Ticket
 
@@ -203,7 +206,7 @@ def _drafts(kind, rows, leads):
         message = f"The {KINDS[kind]} target of this {row.urgency} ticket has passed: {row.title}"
         recipients = dict.fromkeys([row.assignee_id, *leads.get(row.department_id, ())])
         drafts.extend(
-            Draft(user_id=user_id, type=NOTIFICATION_TYPE, title=title, message=message)
+            Draft(user_id=user_id, type=NOTIFICATION_TYPE, title=title, message=message, ticket_id=row.id)
             for user_id in recipients
             if user_id is not None
         )
@@ -219,6 +222,9 @@ def _sweep_chunk(now, limit, kinds):
         drafts = [draft for kind, rows in claimed.items() for draft in _drafts(kind, rows, leads)]
         if drafts:
             notify(drafts)
+        breached = list(dict.fromkeys(row.id for rows in claimed.values() for row in rows))
+        if breached:
+            signals.breaches_recorded.send(current_app._get_current_object(), ticket_ids=breached)
         if any(claimed.values()):
             audit.record(
                 None,
