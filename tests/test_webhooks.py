@@ -290,3 +290,19 @@ def test_a_rolled_back_write_publishes_nothing(client, admin, auth_headers, rece
 
     client.post("/api/projects", json={"name": "Hooked", "key": "hk"}, headers=auth_headers(admin))
     assert [item["event"] for item in deliveries(client, auth_headers(admin), webhook["id"])] == ["project_created"]
+
+
+def test_ticket_events_are_published_in_the_staff_view(client, admin, member, auth_headers, receiver):
+    webhook = create_webhook(client, auth_headers(admin), receiver.url, events=["ticket_created", "ticket_updated"])
+    body = {"title": "VPN is down", "description": "The vpn drops every minute since Monday.", "urgency": "high"}
+    ticket = client.post("/api/tickets", json=body, headers=auth_headers(member)).json
+    closed = client.patch(
+        f"/api/tickets/{ticket['id']}/status", json={"status": "closed"}, headers=auth_headers(member)
+    )
+    assert closed.status_code == 200, closed.json
+    drain()
+    sent = [json.loads(body) for _, _, body in receiver.requests]
+    assert sorted(event["event"] for event in sent) == ["ticket_created", "ticket_updated"]
+    assert {event["data"]["id"] for event in sent} == {ticket["id"]}
+    assert all("routing" in event["data"] for event in sent)
+    assert len(deliveries(client, auth_headers(admin), webhook["id"])) == 2

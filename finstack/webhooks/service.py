@@ -135,30 +135,38 @@ def publish(event, payload):
     """Queue `event` (one of EVENTS) with `payload` for every active webhook subscribed to it, in the caller's
     transaction (no commit). The body is `{id, event, created_at, data}`; `id` is the event's, the same for every
     webhook."""
+    publish_many(event, [payload])
+
+
+def publish_many(event, payloads):
+    """`publish` for each of `payloads` (one event each): one query finds the subscribers, one insert writes the
+    deliveries, one their jobs."""
     webhook_ids = db.session.scalars(
         sa.select(Webhook.id)
         .join(WebhookEvent, WebhookEvent.webhook_id == Webhook.id)
         .where(Webhook.active.is_(True), WebhookEvent.event.in_((event, ALL_EVENTS)))
         .distinct()
     ).all()
-    if not webhook_ids:
+    if not webhook_ids or not payloads:
         return
     now = utcnow()
-    event_id = uuid.uuid4()
-    body = {"id": str(event_id), "event": event, "created_at": now.isoformat(), "data": payload}
-    deliveries = [
-        {
-            "id": uuid.uuid4(),
-            "webhook_id": webhook_id,
-            "event_id": event_id,
-            "event": event,
-            "body": body,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-        }
-        for webhook_id in webhook_ids
-    ]
+    deliveries = []
+    for payload in payloads:
+        event_id = uuid.uuid4()
+        body = {"id": str(event_id), "event": event, "created_at": now.isoformat(), "data": payload}
+        deliveries.extend(
+            {
+                "id": uuid.uuid4(),
+                "webhook_id": webhook_id,
+                "event_id": event_id,
+                "event": event,
+                "body": body,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            }
+            for webhook_id in webhook_ids
+        )
     db.session.execute(sa.insert(WebhookDelivery), deliveries)
     jobs.enqueue_many(
         JOB,
