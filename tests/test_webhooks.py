@@ -204,6 +204,10 @@ def test_a_run_of_failed_deliveries_disables_the_webhook_and_tells_the_admins(
     client.post("/api/tasks", json=TASK, headers=headers)  # a disabled webhook gets nothing
     assert len(deliveries(client, headers, webhook["id"])) == 2
 
+    first_id = first[0]["id"]
+    refused = client.post(f"/api/webhooks/{webhook['id']}/deliveries/{first_id}/redeliver", headers=headers)
+    assert refused.status_code == 409
+
     enabled = client.put(f"/api/webhooks/{webhook['id']}", json={"active": True}, headers=headers).json
     assert enabled["active"] is True and enabled["consecutive_failures"] == 0
 

@@ -121,6 +121,8 @@ def redeliver(actor, webhook_id, delivery_id):
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.webhook_id != webhook.id:
         raise ApiError(404, "Delivery not found")
+    if not webhook.active:
+        raise ApiError(409, "The webhook is turned off: turn it on to redeliver")
     delivery.status = "pending"
     _enqueue(delivery.id, key=f"webhook:{delivery.id}:{uuid.uuid4()}")
     db.session.commit()
@@ -216,16 +218,22 @@ def _gives_up(job):
     return job.attempt >= config["WEBHOOK_MAX_ATTEMPTS"] or age >= timedelta(seconds=config["WEBHOOK_MAX_AGE_SECONDS"])
 
 
-def _count_failure(webhook_id):
-    """One more delivery failed for good: disable the webhook at WEBHOOK_DISABLE_AFTER in a row, and tell the admins
-    (once: only the transaction that turns it off does)."""
-    failures = db.session.execute(
+def _set_failures(webhook_id, value):
+    """Set the failure count in SQL (concurrent deliveries add up), leaving `updated_at` alone: it dates the admins'
+    changes, not the deliveries'. Returns the new count."""
+    return db.session.execute(
         sa.update(Webhook)
         .where(Webhook.id == webhook_id)
-        .values(consecutive_failures=Webhook.consecutive_failures + 1)
+        .values(consecutive_failures=value, updated_at=Webhook.updated_at)
         .returning(Webhook.consecutive_failures)
         .execution_options(synchronize_session=False)
     ).scalar_one()
+
+
+def _count_failure(webhook_id):
+    """One more delivery failed for good: disable the webhook at WEBHOOK_DISABLE_AFTER in a row, and tell the admins
+    (once: only the transaction that turns it off does)."""
+    failures = _set_failures(webhook_id, Webhook.consecutive_failures + 1)
     if failures < current_app.config["WEBHOOK_DISABLE_AFTER"]:
         return
     disabled = db.session.execute(
@@ -254,8 +262,13 @@ def deliver(job):
     back-off, until the delivery gives up (attempts or age): then it is marked failed and counts toward disabling."""
     delivery = db.session.get(WebhookDelivery, uuid.UUID(job.payload["delivery_id"]))
     webhook = delivery and db.session.get(Webhook, delivery.webhook_id)
-    if webhook is None or not webhook.active:
-        return  # deleted or turned off since: nothing to send
+    if webhook is None:
+        return  # deleted since, with its deliveries
+    if not webhook.active:
+        delivery.status = "failed"
+        delivery.error = "Not sent: the webhook was turned off"
+        db.session.commit()
+        return
     code, error, duration = _attempt(webhook, delivery)
     delivery.attempts += 1
     delivery.response_code = code
@@ -264,7 +277,8 @@ def deliver(job):
     delivery.last_attempt_at = utcnow()
     if error is None:
         delivery.status = "delivered"
-        webhook.consecutive_failures = 0
+        if webhook.consecutive_failures:
+            _set_failures(webhook.id, 0)
         db.session.commit()
         return
     gives_up = _gives_up(job)
