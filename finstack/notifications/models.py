@@ -20,6 +20,7 @@ NOTIFICATION_TYPES = (
     "ticket_breached",
     "ticket_replied",
     "misuse_warning",
+    "webhook_disabled",
 )
 
 
