@@ -235,6 +235,7 @@ SETTINGS = (
     Setting("JOBS_IN_PROCESS", _boolean, "true or false", True),
     # Periodic jobs the workers run, once per period across all of them; 0 turns one off (cron can run it instead).
     Setting("SCHEDULE_OVERDUE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 900),
+    Setting("SCHEDULE_REMINDERS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 60),
     Setting("SCHEDULE_SLA_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 60),
     Setting("SCHEDULE_MISUSE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("SCHEDULE_PRUNE_JOBS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
@@ -337,6 +338,7 @@ class TestingConfig(BaseConfig):
     # A test that wants periodic jobs turns its schedule on; no worker thread runs unless a test starts one.
     JOBS_IN_PROCESS = False
     SCHEDULE_OVERDUE_SECONDS = 0
+    SCHEDULE_REMINDERS_SECONDS = 0
     SCHEDULE_SLA_SECONDS = 0
     SCHEDULE_MISUSE_SECONDS = 0
     SCHEDULE_PRUNE_JOBS_SECONDS = 0

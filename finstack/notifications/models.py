@@ -14,6 +14,7 @@ NOTIFICATION_TYPES = (
     "mentioned",
     "attachment_added",
     "task_overdue",
+    "task_reminder",
     "ticket_created",
     "ticket_assigned",
     "ticket_status_changed",

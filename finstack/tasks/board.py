@@ -10,7 +10,7 @@ from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.notifications.service import notify
 from finstack.projects.access import get_readable_project
-from finstack.tasks import events, ranks, service
+from finstack.tasks import events, ranks, recurrence, service
 from finstack.tasks.models import STATUSES, Task
 
 BOARD_STATUSES = ("open", "in_progress", "closed")
@@ -151,4 +151,5 @@ def _apply_move(actor, task, status, rank):
         {field: {"from": previous[field], "to": getattr(task, field)} for field in ("status", "rank")},
     )
     events.task_moved(task, previous["status"])
+    recurrence.after_status_change(task, previous["status"], utcnow())
     events.task_updated(task, {"status": previous["status"]} if previous["status"] != status else None)

@@ -10,7 +10,7 @@ from finstack.audit.service import record_now
 from finstack.core.time import utcnow
 from finstack.jobs import worker
 from finstack.notifications.service import MAIL_JOB
-from finstack.tasks import overdue, service
+from finstack.tasks import overdue, reminders, service
 from finstack.users.cli import cli_actor
 
 tasks_cli = AppGroup("tasks", help="Scheduled task jobs.")
@@ -51,6 +51,32 @@ def sweep_overdue(dry_run, mail_timeout):
     click.echo(f"Notified now: {result.notified_tasks} tasks, {result.notified_users} users")
     click.echo(f"E-mails queued: {result.emails_queued}")
     if result.emails_queued and not worker.drain(mail_timeout, kinds=[MAIL_JOB], created_since=now):
+        raise click.ClickException(
+            f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
+        )
+
+
+@tasks_cli.command("send-reminders")
+@click.option(
+    "--mail-timeout",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to spend delivering the e-mail this run queued before exiting.",
+)
+def send_reminders(mail_timeout):
+    """Send the task reminders whose time has come, each exactly once (safe to run twice at once, and from cron).
+
+    Exits non-zero when sending fails (nothing is then changed) or when e-mail is still queued after --mail-timeout
+    seconds.
+    """
+    now = utcnow()
+    try:
+        result = reminders.send_due()
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"Sending reminders failed, nothing was changed: {exc}") from exc
+    click.echo(f"Reminders sent: {result.sent}")
+    if result.sent and not worker.drain(mail_timeout, kinds=[MAIL_JOB], created_since=now):
         raise click.ClickException(
             f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
         )

@@ -35,6 +35,7 @@ class Task(db.Model):
         sa.Index("ix_tasks_deleted_at", "deleted_at"),
         # A board column in order, and one key per place in it (finstack.tasks.ranks); NULL ranks never collide.
         sa.Index("ix_tasks_project_id_status_rank", "project_id", "status", "rank", unique=True),
+        sa.Index("uq_tasks_series_id_occurrence", "series_id", "occurrence", unique=True),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
@@ -59,12 +60,24 @@ class Task(db.Model):
     deleted_by: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     # The card's place in its board column: set for every task in a project, NULL for the others.
     rank: Mapped[str | None] = mapped_column(RANK_TYPE)
+    # Recurrence (finstack.tasks.recurrence): the rule, the series every occurrence shares (the first task's id) and
+    # this task's place in it. One row per (series, occurrence): two closes at once create one next occurrence.
+    repeat: Mapped[dict | None] = mapped_column(sa.JSON)
+    series_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    occurrence: Mapped[int | None] = mapped_column(sa.Integer)
 
     contact_person = relationship("User", foreign_keys=[contact_person_id], lazy="joined")
     creator = relationship("User", foreign_keys=[created_by], lazy="joined", innerjoin=True)
     # Loaded for a whole page of tasks in one extra query (selectin); rows go with their task (ON DELETE CASCADE).
     tag_rows = relationship(
         "TaskTag", lazy="selectin", cascade="all, delete-orphan", passive_deletes=True, order_by="TaskTag.tag"
+    )
+    reminders = relationship(
+        "TaskReminder",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="(TaskReminder.remind_at, TaskReminder.id)",
     )
 
     __mapper_args__ = {"version_id_col": version}
@@ -109,3 +122,32 @@ class TaskTag(db.Model):
 
     task_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(sa.String(TAG_MAX_LENGTH), primary_key=True)
+
+
+REMINDER_KINDS = ("relative", "absolute")
+
+
+class TaskReminder(db.Model):
+    """A reminder of one task: `before_minutes` ahead of its `task_time` (relative) or at a fixed instant (absolute).
+
+    `remind_at` is stored computed, so the reminder sweep finds what is due with one indexed comparison; it is
+    recomputed whenever `task_time` moves. `sent_at` is set by the one sweep that claims the reminder.
+    """
+
+    __tablename__ = "task_reminders"
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("kind").in_(REMINDER_KINDS), name="kind"),
+        # The sweep: unsent reminders whose time has come.
+        sa.Index("ix_task_reminders_sent_at_remind_at", "sent_at", "remind_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    task_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    before_minutes: Mapped[int | None] = mapped_column(sa.Integer)
+    remind_at: Mapped[object] = mapped_column(UTCDateTime)
+    sent_at: Mapped[object | None] = mapped_column(UTCDateTime)
+
+    @property
+    def at(self):
+        return self.remind_at

@@ -62,6 +62,79 @@ class SearchText(fields.String):
 
 TAGS_DESCRIPTION = "Stripped and lower-cased, each 1-40 characters, at most 20; duplicates collapsed"
 
+MAX_REMINDERS = 10
+# Up to 366 days ahead of task_time.
+MAX_BEFORE_MINUTES = 366 * 24 * 60
+REPEAT_UNITS = ("day", "week", "month")
+
+
+class ReminderIn(BaseSchema):
+    before_minutes = WholeNumber(
+        validate=validate.Range(min=0, max=MAX_BEFORE_MINUTES), metadata={"description": "Minutes before task_time"}
+    )
+    at = AwareDateTime(validate=TASK_TIME, metadata={"description": "A fixed instant"})
+
+    @validates_schema
+    def _one_kind(self, data, **kwargs):
+        if len(data) != 1:
+            raise ValidationError("Give exactly one of before_minutes and at.")
+
+
+class ReminderOut(BaseSchema):
+    before_minutes = fields.Integer(required=True, allow_none=True, metadata={"description": "null: absolute"})
+    at = AwareDateTime(required=True, metadata={"description": "When it is sent (computed for relative ones)"})
+    sent_at = AwareDateTime(required=True, allow_none=True)
+
+
+class RepeatIn(BaseSchema):
+    every = fields.String(required=True, validate=validate.OneOf(REPEAT_UNITS))
+    interval = WholeNumber(load_default=1, validate=validate.Range(min=1, max=366))
+    weekdays = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=0, max=6)),
+        validate=validate.Length(min=1, max=7),
+        metadata={"description": "every=week only: 0 Monday … 6 Sunday"},
+    )
+    month_day = WholeNumber(
+        validate=validate.Range(min=1, max=31),
+        metadata={"description": "every=month only; past a shorter month's end: its last day"},
+    )
+    # `from` is a Python keyword: the loaded key is "from" all the same (data_key).
+    from_ = fields.String(
+        data_key="from",
+        attribute="from",
+        load_default="due",
+        validate=validate.OneOf(("due", "completion")),
+        metadata={"description": "Count from the task's task_time (due) or from when it was closed (completion)"},
+    )
+
+    @validates_schema
+    def _fits_unit(self, data, **kwargs):
+        if "weekdays" in data and data["every"] != "week":
+            raise ValidationError("weekdays only go with every=week.", "weekdays")
+        if "month_day" in data and data["every"] != "month":
+            raise ValidationError("month_day only goes with every=month.", "month_day")
+
+    @post_load
+    def _normalise(self, data, **kwargs):
+        if "weekdays" in data:
+            data["weekdays"] = sorted(set(data["weekdays"]))
+        return data
+
+
+class RepeatOut(BaseSchema):
+    every = fields.String(required=True)
+    interval = fields.Integer(required=True)
+    weekdays = fields.List(fields.Integer())
+    month_day = fields.Integer()
+    from_ = fields.String(data_key="from", attribute="from", required=True)
+
+
+REMINDERS_FIELD = {
+    "validate": validate.Length(max=MAX_REMINDERS),
+    "metadata": {"description": "At most 10: {before_minutes} relative to task_time or {at}; sent to the assignee"},
+}
+REPEAT_DESCRIPTION = "Closing or cancelling the task creates its next occurrence (once); null: not recurring"
+
 
 class TaskOut(BaseSchema):
     id = fields.UUID()
@@ -87,6 +160,10 @@ class TaskOut(BaseSchema):
         allow_none=True,
         metadata={"description": "The card's place in its board column (byte order, top first); null in no project"},
     )
+    reminders = fields.List(fields.Nested(ReminderOut), required=True, metadata={"description": "Soonest first"})
+    repeat = fields.Nested(RepeatOut, required=True, allow_none=True)
+    series_id = fields.UUID(required=True, allow_none=True, metadata={"description": "Shared by a recurring series"})
+    occurrence = fields.Integer(required=True, allow_none=True, metadata={"description": "1 for the first"})
 
 
 class TrashedTaskOut(TaskOut):
@@ -108,6 +185,8 @@ class TaskCreate(BaseSchema):
         metadata={"description": "An active project you are a manager or member of (managers and admins: any)"},
     )
     tags = TagList(load_default=list, metadata={"description": TAGS_DESCRIPTION})
+    reminders = fields.List(fields.Nested(ReminderIn), load_default=list, **REMINDERS_FIELD)
+    repeat = fields.Nested(RepeatIn, allow_none=True, load_default=None, metadata={"description": REPEAT_DESCRIPTION})
 
 
 class TaskUpdate(BaseSchema):
@@ -120,6 +199,8 @@ class TaskUpdate(BaseSchema):
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     project_id = fields.UUID(allow_none=True)
     tags = TagList(metadata={"description": TAGS_DESCRIPTION + "; replaces the task's tags"})
+    reminders = fields.List(fields.Nested(ReminderIn), **REMINDERS_FIELD)
+    repeat = fields.Nested(RepeatIn, allow_none=True, metadata={"description": REPEAT_DESCRIPTION})
     version = WholeNumber(validate=validate.Range(min=1))
 
     @validates_schema

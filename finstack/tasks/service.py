@@ -13,7 +13,7 @@ from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.projects.access import check_task_project
 from finstack.projects.models import Project
-from finstack.tasks import events, ranks, search, signals
+from finstack.tasks import events, ranks, recurrence, reminders, search, signals
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTag
 from finstack.tasks.schemas import RELEVANCE
 from finstack.users import service as users
@@ -113,15 +113,18 @@ def _status_drafts(task_id, recipients, entity_name, old_status, new_status):
     ]
 
 
-def create_task(actor, *, status, **fields):
+def create_task(actor, *, status, reminders=(), **fields):
     _check_assignee(actor, fields.get("contact_person_id"))
     check_task_project(actor, fields.get("project_id"))
     task = Task(created_by=actor.id, status="open", **fields)
     task.set_status(status, utcnow())
     task.rank = ranks.top_rank(task.project_id, task.status)
+    _set_reminders(task, reminders)
     db.session.add(task)
     db.session.flush()
-    audit.record(actor, "task.create", "task", task.id, {**fields, "status": status})
+    if task.repeat is not None:
+        recurrence.start_series(task)
+    audit.record(actor, "task.create", "task", task.id, {**fields, "status": status, "reminders": reminders})
     if task.contact_person_id is not None:
         notify([_assigned_draft(task.id, task.contact_person_id, task.entity_name, task.task_type)], actor)
     events.task_created(task)
@@ -129,29 +132,52 @@ def create_task(actor, *, status, **fields):
     return task
 
 
+def _set_reminders(task, specs):
+    """Absolute reminders may not lie after the task's time (a reminder is for before it)."""
+    if any(spec.get("at") is not None and spec["at"] > task.task_time for spec in specs):
+        raise ApiError(400, "Validation failed", {"reminders": ["A reminder's at may not be after task_time."]})
+    reminders.set_reminders(task, specs)
+
+
+def _reminder_specs(task):
+    return [
+        {"before_minutes": row.before_minutes} if row.kind == "relative" else {"at": row.remind_at}
+        for row in task.reminders
+    ]
+
+
 def update_task(actor, task_id, changes):
     task = get_editable_task(actor, task_id)
     _check_version(task, changes.pop("version", None))
+    reminder_specs = changes.pop("reminders", None)
     changed = audit.diff(task, changes)
+    if reminder_specs is not None and reminder_specs != _reminder_specs(task):
+        changed["reminders"] = {"from": _reminder_specs(task), "to": reminder_specs}  # the audit makes them JSON
     if not changed:
         return task
     if "contact_person_id" in changed:
         _check_assignee(actor, changes["contact_person_id"])
     if "project_id" in changed:
         check_task_project(actor, changes["project_id"])
-    previous = {field: getattr(task, field) for field in changed}
+    previous = {field: getattr(task, field) for field in changed if field != "reminders"}
     if changed.keys() & {"status", "project_id"}:
         # A new column: the card goes to its top (the key is read before the row changes; see finstack.tasks.ranks).
         task.rank = ranks.top_rank(
             changes.get("project_id", task.project_id), changes.get("status", task.status), exclude_id=task.id
         )
     for field in changed:
-        if field != "status":
+        if field not in ("status", "reminders"):
             setattr(task, field, changes[field])
     if "status" in changed:
         task.set_status(changes["status"], utcnow())
-    if "tags" in changed:
-        task.updated_at = utcnow()  # tags live in their own table: touch the task so its version moves on too
+    if "reminders" in changed:
+        _set_reminders(task, reminder_specs)
+    elif "task_time" in changed:
+        reminders.task_time_moved(task)
+    if changed.keys() & {"tags", "reminders"}:
+        task.updated_at = utcnow()  # they live in their own tables: touch the task so its version moves on too
+    if changed.get("repeat") is not None:
+        recurrence.start_series(task)
     if REMINDER_RESET & changed.keys():
         task.overdue_notified_at = None  # a new assignee, or a reopened task, starts a new overdue period
     audit.record(actor, "task.update", "task", task.id, changed)
@@ -164,6 +190,8 @@ def update_task(actor, task_id, changes):
         )
     notify(drafts, actor)
     events.task_updated(task, previous)
+    if "status" in changed:
+        recurrence.after_status_change(task, previous["status"], utcnow())
     db.session.commit()
     return task
 
@@ -338,6 +366,8 @@ def bulk_update(actor, task_ids, changes, action="task.bulk_update"):
         ).all()
         for task in refreshed:
             events.task_updated(task, previous[task.id])
+            if "status" in changes:
+                recurrence.after_status_change(task, previous[task.id]["status"], now)
     db.session.commit()
     return {"updated": ids, "not_found": not_found, "forbidden": forbidden}
 

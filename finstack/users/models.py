@@ -27,6 +27,8 @@ class User(db.Model):
     is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True, index=True)
     # Carried as the `ver` claim of every token; raising it ends every token issued before (credentials changed).
     token_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    # IANA zone name (validated with zoneinfo): recurring tasks compute their next date in it.
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

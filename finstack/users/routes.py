@@ -38,7 +38,7 @@ def get_me():
 @bp.arguments(ProfileUpdate)
 @bp.response(200, UserOut)
 def update_me(changes):
-    """Update your full name, e-mail or phone."""
+    """Update your full name, e-mail, phone or time zone."""
     return service.update_profile(current_user, **changes)
 
 

@@ -1,4 +1,6 @@
-from marshmallow import fields, post_load, validate
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import ValidationError, fields, post_load, validate
 
 from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
 from finstack.users.models import ROLES
@@ -26,6 +28,22 @@ def PhoneField(**kwargs):  # noqa: N802 - a field factory
     )
 
 
+class KnownZone(validate.Validator):
+    """An IANA zone name zoneinfo knows ("Europe/Berlin", "UTC"); not an offset or an abbreviation."""
+
+    openapi = {"x-format": "iana-time-zone"}
+
+    def __call__(self, value):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError("Not a known IANA time zone, such as Europe/Berlin or UTC.") from exc
+        return value
+
+
+TIMEZONE = validate.And(validate.Length(min=1, max=64), KnownZone())
+
+
 class NormalisedUserInput(BaseSchema):
     """Trims names and lower-cases e-mail addresses, which are unique regardless of case."""
 
@@ -47,6 +65,7 @@ class UserOut(BaseSchema):
     role = fields.String()
     department = fields.String(allow_none=True)
     is_active = fields.Boolean()
+    timezone = fields.String(metadata={"description": "IANA zone name; recurring tasks compute their dates in it"})
     created_at = AwareDateTime()
     updated_at = AwareDateTime()
 
@@ -71,6 +90,7 @@ class ProfileUpdate(NormalisedUserInput):
     full_name = FullNameField()
     email = EmailField()
     phone = PhoneField()
+    timezone = fields.String(validate=TIMEZONE, metadata={"description": "IANA zone name, such as Europe/Berlin"})
 
 
 class PasswordChange(BaseSchema):
