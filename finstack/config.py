@@ -224,6 +224,10 @@ SETTINGS = (
     Setting("MAIL_TIMEOUT", _number(0, strictly_above=True), "a number of seconds above 0", 10.0),
     Setting("MAIL_MAX_ATTEMPTS", _whole(1), "a whole number of attempts (1 or more)", 5),
     Setting("MAIL_RETRY_DELAY", _number(0), "a number of seconds (0 or more)", 2.0),
+    # Noise control: a notification's e-mail waits this long and is dropped if the notification was read meanwhile;
+    # repeats of one type about one task to one person within the collapse window update one row.
+    Setting("MAIL_GRACE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 120),
+    Setting("NOTIFICATION_COLLAPSE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 60),
     # Durable jobs (finstack/jobs): retries of every kind but mail (which keeps MAIL_MAX_ATTEMPTS, MAIL_RETRY_DELAY),
     # how long a worker holds a claimed job before another may take it over, how often an idle worker looks again.
     Setting("JOB_MAX_ATTEMPTS", _whole(1), "a whole number of attempts (1 or more)", 10),
@@ -238,6 +242,7 @@ SETTINGS = (
     Setting("SCHEDULE_SLA_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 60),
     Setting("SCHEDULE_MISUSE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("SCHEDULE_PRUNE_JOBS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
+    Setting("SCHEDULE_DIGEST_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 300),
     Setting("RATELIMIT_ENABLED", _boolean, "true or false", True),
     Setting("LOGIN_RATE_LIMIT", _rate_limits, "a rate such as 5/minute (several joined by ';')", "5/minute"),
     Setting("LOGIN_ACCOUNT_RATE_LIMIT", _rate_limits, "a rate such as 20/hour (several joined by ';')", "20/hour"),
@@ -332,6 +337,8 @@ class TestingConfig(BaseConfig):
     SCHEDULE_SLA_SECONDS = 0
     SCHEDULE_MISUSE_SECONDS = 0
     SCHEDULE_PRUNE_JOBS_SECONDS = 0
+    SCHEDULE_DIGEST_SECONDS = 0
+    MAIL_GRACE_SECONDS = 0  # tests of other domains expect their mail at once; tests/test_noise.py sets a grace
 
 
 CONFIGS = {
