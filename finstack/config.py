@@ -224,6 +224,10 @@ SETTINGS = (
     Setting("MAIL_TIMEOUT", _number(0, strictly_above=True), "a number of seconds above 0", 10.0),
     Setting("MAIL_MAX_ATTEMPTS", _whole(1), "a whole number of attempts (1 or more)", 5),
     Setting("MAIL_RETRY_DELAY", _number(0), "a number of seconds (0 or more)", 2.0),
+    # Noise control: a notification's e-mail waits this long and is dropped if the notification was read meanwhile;
+    # repeats of one type about one task to one person within the collapse window update one row.
+    Setting("MAIL_GRACE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 120),
+    Setting("NOTIFICATION_COLLAPSE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 60),
     # Durable jobs (finstack/jobs): retries of every kind but mail (which keeps MAIL_MAX_ATTEMPTS, MAIL_RETRY_DELAY),
     # how long a worker holds a claimed job before another may take it over, how often an idle worker looks again.
     Setting("JOB_MAX_ATTEMPTS", _whole(1), "a whole number of attempts (1 or more)", 10),
@@ -239,6 +243,7 @@ SETTINGS = (
     Setting("SCHEDULE_SLA_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 60),
     Setting("SCHEDULE_MISUSE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("SCHEDULE_PRUNE_JOBS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
+    Setting("SCHEDULE_DIGEST_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 300),
     # Webhooks (finstack/webhooks): each delivery retries with the jobs' back-off until it is delivered, used its
     # attempts or is older than WEBHOOK_MAX_AGE_SECONDS; a run of WEBHOOK_DISABLE_AFTER failed deliveries disables it.
     Setting("WEBHOOK_TIMEOUT_SECONDS", _number(0, strictly_above=True), "a number of seconds above 0", 10.0),
@@ -342,6 +347,8 @@ class TestingConfig(BaseConfig):
     SCHEDULE_SLA_SECONDS = 0
     SCHEDULE_MISUSE_SECONDS = 0
     SCHEDULE_PRUNE_JOBS_SECONDS = 0
+    SCHEDULE_DIGEST_SECONDS = 0
+    MAIL_GRACE_SECONDS = 0  # tests of other domains expect their mail at once; tests/test_noise.py sets a grace
 
 
 CONFIGS = {

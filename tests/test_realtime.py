@@ -163,7 +163,13 @@ def test_nothing_is_pushed_when_the_transaction_rolls_back(app, admin, member, s
     assert [n["title"] for n in sock.events("notification")] == ["kept"]
 
 
-def test_a_client_catches_up_on_what_it_missed_in_order(client, admin, member, socket_client):
+@pytest.fixture
+def no_collapse(app_config):
+    """Each comment its own notification (repeats within NOTIFICATION_COLLAPSE_SECONDS would update one row)."""
+    app_config["NOTIFICATION_COLLAPSE_SECONDS"] = 0
+
+
+def test_a_client_catches_up_on_what_it_missed_in_order(no_collapse, client, admin, member, socket_client):
     task = make_task(admin, member)
     sock = socket_client(member)
     post_comment(client, admin, task.id, "first")

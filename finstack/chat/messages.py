@@ -20,6 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from finstack.chat.conversations import follow_thread, invalid, live_room, require_member, state_row, view_of
 from finstack.chat.models import MAX_CONTENT, MEMBER_KINDS, ChatAttachment, Conversation, ConversationMember, Message
+from finstack.chat.offline import notify_offline_members
 from finstack.chat.schemas import MessageOut, ReadReceiptOut
 from finstack.chat.signals import message_sent
 from finstack.chat.ticket_threads import sees_internal
@@ -153,6 +154,7 @@ def send_message(user, conversation_id, content, client_id=None, attachment_id=N
         )
         _advance_marker(user_id, conversation_id, message.id, created_at)
         message_sent.send(current_app._get_current_object(), conversation=conversation, message=message, author=user)
+        notify_offline_members(conversation, message, user)
         emit_after_commit("chat_message", message_out(message), [live_room(conversation, internal)])
         db.session.commit()
     except IntegrityError:

@@ -22,7 +22,9 @@ NOTIFICATION_TYPES = (
     "ticket_replied",
     "misuse_warning",
     "webhook_disabled",
+    "chat_message",
 )
+DELIVERY_MODES = ("immediate", "hourly", "daily", "off")
 
 
 class Notification(db.Model):
@@ -43,6 +45,8 @@ class Notification(db.Model):
     ticket_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     is_read: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # How many notifications this row stands for: repeats within NOTIFICATION_COLLAPSE_SECONDS update it.
+    count: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[object | None] = mapped_column(UTCDateTime)
 
@@ -55,3 +59,16 @@ class EmailPreference(db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     enabled: Mapped[bool] = mapped_column(sa.Boolean)
+
+
+class NotificationSettings(db.Model):
+    """A user's delivery choices. No row: the defaults (immediate e-mail, no notifications for group chats)."""
+
+    __tablename__ = "notification_settings"
+    __table_args__ = (sa.CheckConstraint(sa.column("delivery_mode").in_(DELIVERY_MODES), name="delivery_mode"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    delivery_mode: Mapped[str] = mapped_column(sa.String(16), default="immediate")
+    chat_group: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    # The end of the period the last digest covered: the next one gathers the notifications created after it.
+    last_digest_at: Mapped[object | None] = mapped_column(UTCDateTime)

@@ -7,6 +7,8 @@ from finstack.notifications.schemas import (
     EmailPreferencesOut,
     NotificationOut,
     NotificationQuery,
+    NotificationSettingsIn,
+    NotificationSettingsOut,
     ReadAllOut,
     UnreadCountOut,
 )
@@ -56,3 +58,19 @@ def get_preferences():
 @bp.response(200, EmailPreferencesOut)
 def set_preferences(choices):
     return service.set_email_preferences(current_user, choices)
+
+
+@bp.get("/users/me/notification-settings")
+@bp.auth_required()
+@bp.response(200, NotificationSettingsOut)
+def get_notification_settings():
+    """How your e-mail is delivered (immediate, hourly or daily digest, off) and whether group chats notify you."""
+    return service.notification_settings(current_user)
+
+
+@bp.put("/users/me/notification-settings")
+@bp.auth_required()
+@bp.arguments(NotificationSettingsIn)
+@bp.response(200, NotificationSettingsOut)
+def set_notification_settings(choices):
+    return service.set_notification_settings(current_user, choices)

@@ -1,7 +1,7 @@
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery, StrictBoolean
-from finstack.notifications.models import NOTIFICATION_TYPES
+from finstack.notifications.models import DELIVERY_MODES, NOTIFICATION_TYPES
 
 
 class NotificationOut(BaseSchema):
@@ -13,6 +13,7 @@ class NotificationOut(BaseSchema):
     ticket_id = fields.UUID(allow_none=True)
     actor_id = fields.UUID(allow_none=True)
     is_read = fields.Boolean()
+    count = fields.Integer(metadata={"description": "How many repeats this notification stands for (collapsed)"})
     created_at = AwareDateTime()
     read_at = AwareDateTime(allow_none=True)
 
@@ -35,3 +36,15 @@ EmailPreferences = BaseSchema.from_dict({kind: StrictBoolean() for kind in NOTIF
 EmailPreferencesOut = BaseSchema.from_dict(
     {kind: fields.Boolean() for kind in NOTIFICATION_TYPES}, name="EmailPreferencesOut"
 )
+
+
+class NotificationSettingsIn(BaseSchema):
+    delivery_mode = fields.String(validate=validate.OneOf(DELIVERY_MODES))
+    chat_group = StrictBoolean()
+
+
+class NotificationSettingsOut(BaseSchema):
+    delivery_mode = fields.String(
+        metadata={"description": "E-mail: immediate (after MAIL_GRACE_SECONDS), hourly or daily digest, or off"}
+    )
+    chat_group = fields.Boolean(metadata={"description": "Notify me of group-chat messages while I am offline"})

@@ -3,8 +3,11 @@
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 
 from finstack import jobs
 from finstack.core import mail, permissions
@@ -13,12 +16,15 @@ from finstack.core.pagination import paginate
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
-from finstack.notifications.models import NOTIFICATION_TYPES, EmailPreference, Notification
+from finstack.notifications.models import NOTIFICATION_TYPES, EmailPreference, Notification, NotificationSettings
 from finstack.notifications.schemas import NotificationOut
 from finstack.users.models import User
 
 INSERT_CHUNK = 5_000
+COLLAPSE_CHUNK = 1_000  # keys per query, 3 parameters each (SQLite allows 32,766)
 MAIL_JOB = "mail"
+DIGEST_MODES = ("hourly", "daily")
+DAILY_DIGEST_HOUR = 8
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,10 @@ def notify(drafts, actor=None):
     """Store `drafts` (never for the actor, nor about a task or ticket the recipient may not read), push them live once
     the transaction commits, and enqueue their e-mail as `mail` jobs in the same transaction.
 
+    A draft repeating an unread notification of its type about its task to its recipient from the last
+    NOTIFICATION_COLLAPSE_SECONDS updates that row (message, count, created_at) instead of adding one, and enqueues no
+    second e-mail: the one still waiting out its grace reads the row when it is sent.
+
     Returns the stored rows as dicts. Works in bulk: the overdue sweep passes thousands at once.
     """
     drafts = _ticket_readers_only(_readers_only(drafts))
@@ -116,18 +126,88 @@ def notify(drafts, actor=None):
             "ticket_id": draft.ticket_id,
             "actor_id": actor_id,
             "is_read": False,
+            "count": 1,
             "created_at": now,
             "read_at": None,
         }
         for draft in drafts
         if draft.user_id is not None and draft.user_id != actor_id
     ]
-    for start in range(0, len(rows), INSERT_CHUNK):
-        db.session.execute(sa.insert(Notification), rows[start : start + INSERT_CHUNK])
-    if rows:
-        _push(rows)
-        jobs.enqueue_many(MAIL_JOB, _mails_for(rows))
-    return rows
+    fresh, collapsed = _collapse(rows, now)
+    for start in range(0, len(fresh), INSERT_CHUNK):
+        db.session.execute(sa.insert(Notification), fresh[start : start + INSERT_CHUNK])
+    if collapsed:
+        table = Notification.__table__
+        db.session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values(
+                title=sa.bindparam("new_title"),
+                message=sa.bindparam("new_message"),
+                count=sa.bindparam("new_count"),
+                created_at=now,
+            ),
+            [
+                {
+                    "row_id": row["id"],
+                    "new_title": row["title"],
+                    "new_message": row["message"],
+                    "new_count": row["count"],
+                }
+                for row in collapsed
+            ],
+        )
+    stored = fresh + collapsed
+    if stored:
+        _push(stored)
+    if fresh:
+        jobs.enqueue_many(
+            MAIL_JOB, _mails_for(fresh), run_at=now + timedelta(seconds=current_app.config["MAIL_GRACE_SECONDS"])
+        )
+    return stored
+
+
+def _collapse(rows, now):
+    """Split `rows` into `(fresh, collapsed)`: those to insert, and those folded into an unread row of the same
+    `(user_id, type, task_id)` from the collapse window (the existing row's id, its count plus theirs). Repeats within
+    `rows` fold into one as well. One query per COLLAPSE_CHUNK keys."""
+    window = current_app.config["NOTIFICATION_COLLAPSE_SECONDS"]
+    merged = {}
+    fresh = []
+    for row in rows:
+        key = (row["user_id"], row["type"], row["task_id"])
+        if not window or row["task_id"] is None:
+            fresh.append(row)
+        elif key in merged:
+            merged[key] = {**row, "id": merged[key]["id"], "count": merged[key]["count"] + 1}
+        else:
+            merged[key] = row
+    keys = list(merged)
+    existing = {}
+    for start in range(0, len(keys), COLLAPSE_CHUNK):
+        existing.update(
+            ((row.user_id, row.type, row.task_id), row)
+            for row in db.session.execute(
+                sa.select(
+                    Notification.id, Notification.user_id, Notification.type, Notification.task_id, Notification.count
+                )
+                .where(
+                    sa.tuple_(Notification.user_id, Notification.type, Notification.task_id).in_(
+                        keys[start : start + COLLAPSE_CHUNK]
+                    ),
+                    Notification.is_read.is_(False),
+                    Notification.created_at >= now - timedelta(seconds=window),
+                )
+                .order_by(Notification.created_at)  # the newest of several wins
+            )
+        )
+    collapsed = []
+    for key, row in merged.items():
+        if key in existing:
+            collapsed.append({**row, "id": existing[key].id, "count": existing[key].count + row["count"]})
+        else:
+            fresh.append(row)
+    return fresh, collapsed
 
 
 def _push(rows):
@@ -143,15 +223,22 @@ def _mail_key(rows):
 
 
 def _mails_for(rows):
-    """`(payload, key)` of one `mail` job per recipient (a digest when several notifications go to one person), per
-    preference."""
+    """`(payload, key)` of one `mail` job per recipient whose delivery mode is `immediate` (a digest when several
+    notifications go to one person), per type preference. The payload names the notifications: the handler mails
+    the ones still unread when it runs."""
     by_user = defaultdict(list)
     for row in rows:
         by_user[row["user_id"]].append(row)
     if not mail.mail_enabled():
         return []
     recipients = db.session.execute(
-        sa.select(User.id, User.email).where(User.id.in_(by_user), User.is_active.is_(True))
+        sa.select(User.id, User.email)
+        .outerjoin(NotificationSettings, NotificationSettings.user_id == User.id)
+        .where(
+            User.id.in_(by_user),
+            User.is_active.is_(True),
+            sa.func.coalesce(NotificationSettings.delivery_mode, "immediate") == "immediate",
+        )
     ).all()
     opted_out = set(
         db.session.execute(
@@ -163,23 +250,47 @@ def _mails_for(rows):
     mails = []
     for user_id, email in recipients:
         wanted = [row for row in by_user[user_id] if (user_id, row["type"]) not in opted_out]
-        if not wanted:
-            continue
-        if len(wanted) == 1:
-            subject, body = wanted[0]["title"], wanted[0]["message"]
-        else:
-            subject = f"FinStack: {len(wanted)} new notifications"
-            body = "\n".join(f"- {row['title']}: {row['message']}" for row in wanted)
-        mails.append(({"to": email, "subject": subject, "body": body}, _mail_key(wanted)))
+        if wanted:
+            payload = {"to": email, **_mail_text(wanted), "notification_ids": [str(row["id"]) for row in wanted]}
+            mails.append((payload, _mail_key(wanted)))
     return mails
+
+
+def _mail_text(rows):
+    """Subject and body of the e-mail about `rows` (dicts with title, message, count)."""
+    lines = [(row["title"] + (f" (x{row['count']})" if row["count"] > 1 else ""), row["message"]) for row in rows]
+    if len(lines) == 1:
+        return {"subject": lines[0][0], "body": lines[0][1]}
+    return {
+        "subject": f"FinStack: {len(lines)} new notifications",
+        "body": "\n".join(f"- {title}: {message}" for title, message in lines),
+    }
 
 
 @jobs.handler(MAIL_JOB, max_attempts="MAIL_MAX_ATTEMPTS", retry_delay="MAIL_RETRY_DELAY")
 def _send_mail(job):
-    """Send one notification e-mail, its Message-ID derived from the job key."""
+    """Send one notification e-mail, its Message-ID derived from the job key. A payload naming notifications is
+    re-read first: those read in the app meanwhile (the mail grace) are left out, and nothing is sent if all were;
+    the text is that of the rows now (a collapsed repeat updated them)."""
     if not mail.mail_enabled():
         raise RuntimeError("Mail is off in this process (MAIL_SERVER is unset)")
-    mail.send_mail(job.payload["to"], job.payload["subject"], job.payload["body"], key=job.key)
+    payload = job.payload
+    if "notification_ids" in payload:
+        unread = db.session.scalars(
+            sa.select(Notification)
+            .where(
+                Notification.id.in_([uuid.UUID(i) for i in payload["notification_ids"]]),
+                Notification.is_read.is_(False),
+            )
+            .order_by(Notification.created_at, Notification.id)
+        ).all()
+        if not unread:
+            return
+        payload = {
+            **payload,
+            **_mail_text([{"title": n.title, "message": n.message, "count": n.count} for n in unread]),
+        }
+    mail.send_mail(payload["to"], payload["subject"], payload["body"], key=job.key)
 
 
 def list_notifications(user, *, page, per_page, unread_only=False, since=None):
@@ -239,3 +350,89 @@ def set_email_preferences(user, choices):
         db.session.merge(EmailPreference(user_id=user.id, type=kind, enabled=enabled))
     db.session.commit()
     return email_preferences(user)
+
+
+def notification_settings(user):
+    settings = db.session.get(NotificationSettings, user.id)
+    if settings is None:
+        return {"delivery_mode": "immediate", "chat_group": False}
+    return {"delivery_mode": settings.delivery_mode, "chat_group": settings.chat_group}
+
+
+def set_notification_settings(user, choices):
+    """Store the given choices. Switching to a digest mode starts its first period now: earlier notifications had
+    their chance by e-mail already."""
+    settings = db.session.get(NotificationSettings, user.id) or NotificationSettings(
+        user_id=user.id, delivery_mode="immediate", chat_group=False
+    )
+    mode = choices.get("delivery_mode", settings.delivery_mode)
+    if mode != settings.delivery_mode and mode in DIGEST_MODES:
+        settings.last_digest_at = utcnow()
+    settings.delivery_mode = mode
+    settings.chat_group = choices.get("chat_group", settings.chat_group)
+    db.session.add(settings)
+    db.session.commit()
+    return notification_settings(user)
+
+
+def _period_start(mode, now, zone):
+    """The start of the digest period `now` is in: the hour, or 08:00 of the day (the previous day's before 08:00),
+    in `zone`."""
+    local = now.astimezone(zone)
+    if mode == "hourly":
+        start = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        start = local.replace(hour=DAILY_DIGEST_HOUR, minute=0, second=0, microsecond=0)
+        if start > local:
+            start -= timedelta(days=1)
+    return start.astimezone(UTC)
+
+
+@jobs.periodic("notifications.digest", "SCHEDULE_DIGEST_SECONDS")
+def send_digests():
+    """For each user on an hourly or daily digest whose period turned since the last one: one `mail` job naming
+    their unread notifications created since (minus the types they turned off), then the period is marked done.
+    Returns how many digests were enqueued. Hours and 08:00 are the user's (`users.timezone`)."""
+    now = utcnow()
+    due = [
+        (settings, email)
+        for settings, email, timezone in db.session.execute(
+            sa.select(NotificationSettings, User.email, User.timezone)
+            .join(User, User.id == NotificationSettings.user_id)
+            .where(NotificationSettings.delivery_mode.in_(DIGEST_MODES), User.is_active.is_(True))
+        )
+        if settings.last_digest_at is None
+        or settings.last_digest_at < _period_start(settings.delivery_mode, now, ZoneInfo(timezone))
+    ]
+    if not due:
+        return 0
+    since = {settings.user_id: settings.last_digest_at for settings, _ in due}
+    opted_out = sa.exists().where(
+        EmailPreference.user_id == Notification.user_id,
+        EmailPreference.type == Notification.type,
+        EmailPreference.enabled.is_(False),
+    )
+    pending = defaultdict(list)
+    for row in db.session.execute(
+        sa.select(Notification.id, Notification.user_id, Notification.created_at)
+        .where(
+            Notification.user_id.in_(since), Notification.is_read.is_(False), Notification.created_at <= now, ~opted_out
+        )
+        .order_by(Notification.created_at, Notification.id)
+    ):
+        if since[row.user_id] is None or row.created_at > since[row.user_id]:
+            pending[row.user_id].append(str(row.id))
+    mails = [
+        (
+            {"to": email, "subject": "FinStack digest", "body": "", "notification_ids": pending[settings.user_id]},
+            f"digest:{settings.user_id}:{now.isoformat()}",
+        )
+        for settings, email in due
+        if pending[settings.user_id]
+    ]
+    if mail.mail_enabled():
+        jobs.enqueue_many(MAIL_JOB, mails)
+    for settings, _ in due:
+        settings.last_digest_at = now
+    db.session.commit()
+    return len(mails)
