@@ -326,7 +326,9 @@ def test_a_page_far_beyond_the_last_is_empty(client, headers, task, path, page):
     response = client.get(path, query_string={"page": page}, headers=headers)
     assert response.status_code == 200, response.json
     assert response.json["items"] == []
-    assert response.json["pagination"] == {"page": int(page), "per_page": 20, "total": 1, "pages": 1}
+    assert response.json["pagination"] == {
+        "page": int(page), "per_page": 20, "total": 1, "pages": 1, "total_exact": True, "next_cursor": None
+    }
 
 
 # --- pattern characters in filters ----------------------------------------------------------------
