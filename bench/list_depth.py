@@ -60,7 +60,8 @@ def main():
         for name, query in variants.items():
             timings[name].append(get(**query)[1])
     total, exact = first["pagination"]["total"], first["pagination"]["total_exact"]
-    print(f"tasks list, per_page {args.per_page}, total {total} ({'exact' if exact else 'estimate'}), {args.repeat} runs")
+    kind = "exact" if exact else "estimate"
+    print(f"tasks list, per_page {args.per_page}, total {total} ({kind}), {args.repeat} runs")
     for name, values in timings.items():
         values.sort()
         p90 = values[int(len(values) * 0.9) - 1]
