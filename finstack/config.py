@@ -208,6 +208,7 @@ SETTINGS = (
         "one of threading, eventlet, gevent, gevent_uwsgi",
         "threading",
     ),
+    Setting("PAGINATION_EXACT_LIMIT", _whole(1), "a whole number of rows, 1 or more", 10000),
     Setting("SOCKET_RECHECK_SECONDS", _number(0, strictly_above=True), "a number of seconds above 0", 0.5),
     Setting("MAIL_SERVER", _optional_text, "an SMTP host name"),
     Setting("MAIL_PORT", _whole(1, 65535), "a TCP port number (1-65535)", 587),
@@ -308,7 +309,10 @@ class BaseConfig:
 
     VERSION = "1.0.0"
     AUTO_MIGRATE = False
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No pre-ping (a round trip on every checkout, i.e. every request): connections are recycled after 30 minutes,
+    # under every usual server or proxy idle timeout, and a connection a database restart broke fails one statement,
+    # after which SQLAlchemy discards the whole pool (see README "Lists").
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": 1800}
     JWT_TOKEN_LOCATION = ["headers"]
     JWT_COOKIE_CSRF_PROTECT = False  # no cookies, so no random `csrf` claim: a refresh token can be re-encoded
     JWT_ERROR_MESSAGE_KEY = "error"

@@ -10,7 +10,7 @@ import logging
 
 from flask import current_app, jsonify
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -112,6 +112,16 @@ def _handle_stale_data(error):
     return error_response(409, "The record was changed by someone else; reload and try again", code="version_conflict")
 
 
+def _handle_database_error(error):
+    """A connection the database dropped (a restart, a failover) is found out on use, as the pool does not ping on
+    checkout: SQLAlchemy then discards the whole pool, so the client's retry gets fresh connections."""
+    if not error.connection_invalidated:
+        return _handle_unexpected(error)
+    db.session.rollback()
+    log.warning("Database connection lost: %s", error.orig)
+    return error_response(503, "The database connection was lost; try again", headers={"Retry-After": "1"})
+
+
 def _handle_unexpected(error):
     db.session.rollback()
     log.exception("Unhandled error")
@@ -124,6 +134,7 @@ def register_error_handlers(app):
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(IntegrityError, _handle_integrity_error)
     app.register_error_handler(StaleDataError, _handle_stale_data)
+    app.register_error_handler(DBAPIError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)
 
 

@@ -4,6 +4,7 @@ through its task links (`audit_log_tasks`): who, what, before → after, when; n
 import io
 import uuid
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
@@ -66,7 +67,9 @@ EXPECTED = [
 def test_a_tasks_history_newest_first(client, auth_headers, people, history):
     body = activity(client, auth_headers(people["other"]), history["task"]["id"])
     assert actions(body) == EXPECTED
-    assert body["pagination"] == {"page": 1, "per_page": 20, "total": len(EXPECTED), "pages": 1}
+    assert body["pagination"] == {
+        "page": 1, "per_page": 20, "total": len(EXPECTED), "pages": 1, "total_exact": True, "next_cursor": None
+    }
     update = body["items"][EXPECTED.index("task.update")]
     assert update["changes"] == {
         "note": {"from": None, "to": "bring the ledger"},
@@ -106,7 +109,9 @@ def test_paging(client, auth_headers, people, history):
     second = activity(client, headers, history["task"]["id"], per_page=3, page=3)
     assert actions(first) == EXPECTED[:3]
     assert actions(second) == EXPECTED[6:]
-    assert first["pagination"] == {"page": 1, "per_page": 3, "total": 7, "pages": 3}
+    assert first["pagination"] == {
+        "page": 1, "per_page": 3, "total": 7, "pages": 3, "total_exact": True, "next_cursor": ANY
+    }
 
 
 def test_an_entry_written_by_the_cli_has_a_label_and_no_actor(client, auth_headers, people):

@@ -240,7 +240,9 @@ def test_upload_is_audited_and_listed(client, auth_headers, task_id, outsider, c
     listing = client.get(files_url(task_id), headers=auth_headers(outsider))
     assert listing.status_code == 200
     assert [item["id"] for item in listing.json["items"]] == [first["id"], second["id"]]
-    assert listing.json["pagination"] == {"page": 1, "per_page": 20, "total": 2, "pages": 1}
+    assert listing.json["pagination"] == {
+        "page": 1, "per_page": 20, "total": 2, "pages": 1, "total_exact": True, "next_cursor": None
+    }
     paged = client.get(files_url(task_id) + "?per_page=1&page=2", headers=auth_headers(outsider)).json
     assert [item["id"] for item in paged["items"]] == [second["id"]]
 

@@ -399,7 +399,9 @@ def test_list_shows_my_conversations_with_unread_counts_and_last_message(api, al
 
     listing = api(alice, "GET", "/conversations")
     assert listing.status_code == 200
-    assert listing.json["pagination"] == {"page": 1, "per_page": 20, "total": 2, "pages": 1}
+    assert listing.json["pagination"] == {
+        "page": 1, "per_page": 20, "total": 2, "pages": 1, "total_exact": True, "next_cursor": None
+    }
     items = {item["id"]: item for item in listing.json["items"]}
     assert set(items) == {with_bob, team}
     assert items[with_bob]["unread_count"] == 1

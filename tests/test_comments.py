@@ -1,6 +1,7 @@
 """Comments API through HTTP: the thread, posting, editing, deleting, permissions, notifications, mentions, audit."""
 
 import uuid
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
@@ -116,11 +117,15 @@ def test_list_is_an_envelope_oldest_first(client, auth_headers, task_id, creator
     response = client.get(comments_url(task_id), headers=auth_headers(outsider))
     assert response.status_code == 200
     assert [item["content"] for item in response.json["items"]] == [f"comment {n}" for n in range(5)]
-    assert response.json["pagination"] == {"page": 1, "per_page": 20, "total": 5, "pages": 1}
+    assert response.json["pagination"] == {
+        "page": 1, "per_page": 20, "total": 5, "pages": 1, "total_exact": True, "next_cursor": None
+    }
 
     second = client.get(comments_url(task_id) + "?page=2&per_page=2", headers=auth_headers(outsider)).json
     assert [item["content"] for item in second["items"]] == ["comment 2", "comment 3"]
-    assert second["pagination"] == {"page": 2, "per_page": 2, "total": 5, "pages": 3}
+    assert second["pagination"] == {
+        "page": 2, "per_page": 2, "total": 5, "pages": 3, "total_exact": True, "next_cursor": ANY
+    }
 
 
 def test_list_shows_only_that_tasks_comments(client, auth_headers, task_id, creator):

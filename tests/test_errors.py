@@ -3,6 +3,7 @@
 Shape: `{"error": "<message>", "code": "<code>", "details": {...}}`.
 """
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -326,7 +327,9 @@ def test_a_page_far_beyond_the_last_is_empty(client, headers, task, path, page):
     response = client.get(path, query_string={"page": page}, headers=headers)
     assert response.status_code == 200, response.json
     assert response.json["items"] == []
-    assert response.json["pagination"] == {"page": int(page), "per_page": 20, "total": 1, "pages": 1}
+    assert response.json["pagination"] == {
+        "page": int(page), "per_page": 20, "total": 1, "pages": 1, "total_exact": True, "next_cursor": None
+    }
 
 
 # --- pattern characters in filters ----------------------------------------------------------------
@@ -623,3 +626,22 @@ def test_no_documented_operation_answers_5xx_to_garbage(client, headers, task):
                 assert 400 <= response.status_code < 500, (method, url, raw[:40], response.json)
                 checked += 1
     assert checked > 100
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="terminates a PostgreSQL backend")
+def test_a_connection_the_database_dropped_is_a_503_then_the_pool_recovers(app, client, auth_headers, member):
+    """The pool does not ping on checkout: a dropped connection is found out on use, answered 503, and replaced."""
+    headers = auth_headers(member)
+    db.session.remove()
+    db.engine.dispose()
+    assert client.get("/api/tasks", headers=headers).status_code == 200  # the pool's one connection
+    pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+    db.session.remove()  # back to the pool, still its only connection
+    killer = sa.create_engine(os.environ["TEST_DATABASE_URL"])
+    with killer.begin() as connection:
+        assert connection.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    killer.dispose()
+    lost = client.get("/api/tasks", headers=headers)
+    assert lost.status_code == 503
+    assert lost.json["code"] == "service_unavailable" and lost.headers["Retry-After"] == "1"
+    assert client.get("/api/tasks", headers=headers).status_code == 200

@@ -150,7 +150,9 @@ def assert_serves_api(server, username, password):
     status, tasks = call(f"{server.url}/api/tasks", token=login["access_token"])
     assert status == 200, tasks
     assert tasks["items"] == []
-    assert tasks["pagination"] == {"page": 1, "per_page": 20, "total": 0, "pages": 0}
+    assert tasks["pagination"] == {
+        "page": 1, "per_page": 20, "total": 0, "pages": 0, "total_exact": True, "next_cursor": None
+    }
 
     status, error = call(f"{server.url}/api/tasks")
     assert status == 401 and "error" in error

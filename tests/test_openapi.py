@@ -266,7 +266,14 @@ def test_task_documents(spec):
 
     page = json_schema(spec, tasks["get"]["responses"]["200"])
     assert set(page["properties"]) == {"items", "pagination"}
-    assert set(resolve(spec, page["properties"]["pagination"])["required"]) == {"page", "per_page", "total", "pages"}
+    assert set(resolve(spec, page["properties"]["pagination"])["required"]) == {
+        "page",
+        "per_page",
+        "total",
+        "total_exact",
+        "pages",
+        "next_cursor",
+    }
     assert resolve(spec, page["properties"]["items"]["items"]) == created
 
     bulk = spec["paths"]["/api/tasks/bulk-status"]["post"]
@@ -280,6 +287,7 @@ def test_task_list_documents_every_query_parameter(spec):
     assert set(parameters) == {
         "page",
         "per_page",
+        "cursor",
         "status",
         "priority",
         "task_type",
@@ -322,7 +330,7 @@ def test_task_list_documents_every_query_parameter(spec):
 
 def test_tags_documents(spec):
     operation = spec["paths"]["/api/tags"]["get"]
-    assert {parameter["name"] for parameter in operation["parameters"]} == {"search", "page", "per_page"}
+    assert {parameter["name"] for parameter in operation["parameters"]} == {"search", "page", "per_page", "cursor"}
     page = json_schema(spec, operation["responses"]["200"])
     item = resolve(spec, page["properties"]["items"]["items"])
     assert set(item["required"]) == {"tag", "count"}

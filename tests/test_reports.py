@@ -3,6 +3,7 @@
 import csv
 import io
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 
@@ -186,7 +187,9 @@ def test_default_order_is_best_score_first_then_name(client, auth_headers, team)
 def test_pagination_envelope(client, auth_headers, team):
     headers = auth_headers(team["manager"])
     first = client.get(PRODUCTIVITY, query_string={"per_page": 3}, headers=headers).json
-    assert first["pagination"] == {"page": 1, "per_page": 3, "total": 4, "pages": 2}
+    assert first["pagination"] == {
+        "page": 1, "per_page": 3, "total": 4, "pages": 2, "total_exact": True, "next_cursor": ANY
+    }
     second = client.get(PRODUCTIVITY, query_string={"per_page": 3, "page": 2}, headers=headers).json
     assert [item["user_name"] for item in first["items"] + second["items"]] == [
         "Alice Able",

@@ -130,7 +130,9 @@ WORKLOAD = "/api/reports/workload"
 def test_team_performance_for_managers_and_admins(client, auth_headers, world, who):
     body = ok(get(client, auth_headers, world, who, TEAM_PERFORMANCE))
     assert body["items"] == [alice_everywhere(world), bob(world), carol(world)]
-    assert body["pagination"] == {"page": 1, "per_page": 20, "total": 3, "pages": 1}
+    assert body["pagination"] == {
+        "page": 1, "per_page": 20, "total": 3, "pages": 1, "total_exact": True, "next_cursor": None
+    }
 
 
 def test_team_performance_scoped_by_project_and_by_team(client, auth_headers, world):
@@ -153,7 +155,9 @@ def test_team_performance_date_range_and_paging(client, auth_headers, world):
     assert later["items"] == []
     second = ok(get(client, auth_headers, world, "admin", TEAM_PERFORMANCE, per_page=2, page=2))
     assert second["items"] == [carol(world)]
-    assert second["pagination"] == {"page": 2, "per_page": 2, "total": 3, "pages": 2}
+    assert second["pagination"] == {
+        "page": 2, "per_page": 2, "total": 3, "pages": 2, "total_exact": True, "next_cursor": None
+    }
 
 
 def test_median_agrees_with_postgresqls_percentile_cont(client, auth_headers, world):

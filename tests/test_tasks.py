@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
@@ -380,24 +381,31 @@ def test_list_envelope_and_default_paging(client, headers, member):
     response = client.get("/api/tasks", headers=headers)
     assert response.status_code == 200
     assert set(response.json) == {"items", "pagination"}
-    assert response.json["pagination"] == {"page": 1, "per_page": 20, "total": 25, "pages": 2}
+    assert response.json["pagination"] == {
+        "page": 1, "per_page": 20, "total": 25, "pages": 2, "total_exact": True, "next_cursor": ANY
+    }
     assert len(response.json["items"]) == 20
     assert set(response.json["items"][0]) == TASK_FIELDS
 
     second = client.get("/api/tasks?page=2", headers=headers).json
-    assert second["pagination"] == {"page": 2, "per_page": 20, "total": 25, "pages": 2}
+    assert second["pagination"] == {
+        "page": 2, "per_page": 20, "total": 25, "pages": 2, "total_exact": True, "next_cursor": None
+    }
     assert len(second["items"]) == 5
     every_id = {item["id"] for item in response.json["items"]} | {item["id"] for item in second["items"]}
     assert len(every_id) == 25
 
     beyond = client.get("/api/tasks?page=3", headers=headers).json
-    assert beyond == {"items": [], "pagination": {"page": 3, "per_page": 20, "total": 25, "pages": 2}}
+    assert beyond == {
+        "items": [],
+        "pagination": {"page": 3, "per_page": 20, "total": 25, "pages": 2, "total_exact": True, "next_cursor": None},
+    }
 
 
 def test_list_empty(client, headers):
     assert client.get("/api/tasks", headers=headers).json == {
         "items": [],
-        "pagination": {"page": 1, "per_page": 20, "total": 0, "pages": 0},
+        "pagination": {"page": 1, "per_page": 20, "total": 0, "pages": 0, "total_exact": True, "next_cursor": None},
     }
 
 
@@ -406,7 +414,9 @@ def test_per_page_up_to_100(client, headers, member):
     response = client.get("/api/tasks?per_page=100", headers=headers)
     assert response.status_code == 200
     assert len(response.json["items"]) == 100
-    assert response.json["pagination"] == {"page": 1, "per_page": 100, "total": 101, "pages": 2}
+    assert response.json["pagination"] == {
+        "page": 1, "per_page": 100, "total": 101, "pages": 2, "total_exact": True, "next_cursor": ANY
+    }
     assert client.get("/api/tasks?per_page=7&page=15", headers=headers).json["pagination"]["pages"] == 15
 
 

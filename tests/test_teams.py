@@ -66,7 +66,9 @@ def test_list_shows_my_teams_and_admins_see_all(client, auth_headers, team, make
     other = client.post("/api/teams", json={"name": "Other"}, headers=auth_headers(admin)).json
     mine = client.get("/api/teams", headers=auth_headers(team["member"])).json
     assert [item["id"] for item in mine["items"]] == [team["id"]]
-    assert mine["pagination"] == {"page": 1, "per_page": 20, "total": 1, "pages": 1}
+    assert mine["pagination"] == {
+        "page": 1, "per_page": 20, "total": 1, "pages": 1, "total_exact": True, "next_cursor": None
+    }
     assert mine["items"][0]["member_count"] == 3
     assert client.get("/api/teams", headers=auth_headers(outsider)).json["items"] == []
     everything = client.get("/api/teams?all=true", headers=auth_headers(admin)).json

@@ -4,6 +4,7 @@ import re
 import threading
 import uuid
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 import requests
@@ -193,7 +194,9 @@ def test_list_filters_sort_and_search(client, auth_headers, desk):
     assert ids("mine=true", desk.requester) == [critical["id"], low["id"]]
     assert ids("mine=true", desk.agent) == []
     envelope = client.get("/api/tickets?per_page=2", headers=headers).json
-    assert envelope["pagination"] == {"page": 1, "per_page": 2, "total": 3, "pages": 2}
+    assert envelope["pagination"] == {
+        "page": 1, "per_page": 2, "total": 3, "pages": 2, "total_exact": True, "next_cursor": ANY
+    }
     assert client.get("/api/tickets?sort_by=title", headers=headers).status_code == 400
     assert client.get("/api/tickets?status=new", headers=headers).status_code == 400
 

@@ -1,5 +1,7 @@
 """The user directory (`GET /api/users`) and your own profile and password (`/api/users/me`)."""
 
+from unittest.mock import ANY
+
 import pytest
 from conftest import PASSWORD
 
@@ -48,7 +50,9 @@ def test_list_users_answers_the_envelope_of_active_users(client, runner, make_us
     response = client.get("/api/users", headers=auth_headers(me))
     assert response.status_code == 200, response.json
     assert set(response.json) == {"items", "pagination"}
-    assert response.json["pagination"] == {"page": 1, "per_page": 20, "total": 2, "pages": 1}
+    assert response.json["pagination"] == {
+        "page": 1, "per_page": 20, "total": 2, "pages": 1, "total_exact": True, "next_cursor": None
+    }
     items = response.json["items"]
     assert [item["id"] for item in items] == [str(me.id), str(other.id)]  # ordered by full name
     assert all(item["is_active"] for item in items)
@@ -67,7 +71,14 @@ def test_list_users_pages_without_gaps_or_repeats(client, make_user, auth_header
     for page in (1, 2, 3):
         response = client.get(f"/api/users?page={page}&per_page=3", headers=headers)
         assert response.status_code == 200
-        assert response.json["pagination"] == {"page": page, "per_page": 3, "total": 7, "pages": 3}
+        assert response.json["pagination"] == {
+            "page": page,
+            "per_page": 3,
+            "total": 7,
+            "pages": 3,
+            "total_exact": True,
+            "next_cursor": ANY if page < 3 else None,
+        }
         seen += [item["id"] for item in response.json["items"]]
     assert len(seen) == len(set(seen)) == 7
     assert set(seen) == {str(person.id) for person in people}
@@ -75,7 +86,9 @@ def test_list_users_pages_without_gaps_or_repeats(client, make_user, auth_header
     beyond = client.get("/api/users?page=9&per_page=3", headers=headers)
     assert beyond.status_code == 200
     assert beyond.json["items"] == []
-    assert beyond.json["pagination"] == {"page": 9, "per_page": 3, "total": 7, "pages": 3}
+    assert beyond.json["pagination"] == {
+        "page": 9, "per_page": 3, "total": 7, "pages": 3, "total_exact": True, "next_cursor": None
+    }
 
 
 def test_list_users_filters_by_role(client, make_user, auth_headers):

@@ -22,7 +22,7 @@ def _item(entry):
     }
 
 
-def task_activity(actor, task_id, *, page, per_page):
+def task_activity(actor, task_id, *, page, per_page, cursor=None):
     task = tasks.get_readable_task(actor, task_id)
     links = sa.select(AuditLogTask.audit_id).where(AuditLogTask.task_id == task.id)
     statement = (
@@ -32,11 +32,11 @@ def task_activity(actor, task_id, *, page, per_page):
         .options(joinedload(AuditLog.actor))
         .order_by(AuditLogTask.created_at.desc(), AuditLogTask.audit_id.desc())
     )
-    result = paginate(statement, page=page, per_page=per_page, count_statement=links)
+    result = paginate(statement, page=page, per_page=per_page, cursor=cursor, count_statement=links)
     return {**result, "items": [_item(entry) for entry in result["items"]]}
 
 
-def my_activity(actor, *, page, per_page, action=None, entity_type=None, date_from=None, date_to=None):
+def my_activity(actor, *, page, per_page, cursor=None, action=None, entity_type=None, date_from=None, date_to=None):
     conditions = [AuditLog.actor_id == actor.id]
     if action:
         conditions.append(AuditLog.action == action)
@@ -53,4 +53,4 @@ def my_activity(actor, *, page, per_page, action=None, entity_type=None, date_fr
         .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
     )
     count = sa.select(AuditLog.id).where(*conditions)
-    return paginate(statement, page=page, per_page=per_page, count_statement=count)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor, count_statement=count)

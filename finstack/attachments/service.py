@@ -111,7 +111,7 @@ def remove_files_after_commit(folder, stored_names):
         after_commit(remove)
 
 
-def list_attachments(actor, task_id, *, page, per_page):
+def list_attachments(actor, task_id, *, page, per_page, cursor=None):
     """A task's attachments in upload order."""
     task = tasks.get_readable_task(actor, task_id)
     statement = (
@@ -121,6 +121,7 @@ def list_attachments(actor, task_id, *, page, per_page):
         statement,
         page=page,
         per_page=per_page,
+        cursor=cursor,
         count_statement=sa.select(Attachment.id).where(Attachment.task_id == task.id),
     )
 

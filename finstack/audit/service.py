@@ -89,7 +89,7 @@ def record_now(actor, action, entity_type, entity_id=None, changes=None):
         session.add(_entry(actor, action, entity_type, entity_id, changes))
 
 
-def list_entries(*, page, per_page, action=None, user_id=None, task_id=None, date_from=None, date_to=None):
+def list_entries(*, page, per_page, cursor=None, action=None, user_id=None, task_id=None, date_from=None, date_to=None):
     conditions = []
     if action:
         conditions.append(AuditLog.action == action)
@@ -102,7 +102,7 @@ def list_entries(*, page, per_page, action=None, user_id=None, task_id=None, dat
     if date_to:
         conditions.append(AuditLog.created_at <= date_to)
     statement = sa.select(AuditLog).where(*conditions).order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
-    return paginate(statement, page=page, per_page=per_page)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor)
 
 
 @sa.event.listens_for(Session, "before_flush")

@@ -15,7 +15,7 @@ from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from finstack import realtime
@@ -234,7 +234,9 @@ def session_user(claims):
     family_ok = sa.exists().where(
         TokenFamily.id == family_id, TokenFamily.user_id == User.id, TokenFamily.revoked_at.is_(None)
     )
-    row = db.session.execute(sa.select(User, family_ok.label("family_ok")).where(User.id == user_id)).first()
+    statement = sa.select(User, family_ok.label("family_ok")).where(User.id == user_id)
+    # The hash is loaded when a password is checked, never for the account of every request.
+    row = db.session.execute(statement.options(defer(User.password_hash))).first()
     if row is None or not row.User.is_active:
         return None, INACTIVE
     if family_id is None or row.User.token_version != claims.get("ver") or not row.family_ok:

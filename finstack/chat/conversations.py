@@ -14,7 +14,6 @@ Event, pushed after commit (a rollback announces nothing):
   actor_id, updated_at}`; the live sockets of added / removed users also join / leave `conversation:<id>`.
 """
 
-import math
 import uuid
 from dataclasses import dataclass
 
@@ -223,7 +222,7 @@ def _views_statement(user, *conditions, members_only=True, public_only=False):
 
 
 def _view(row):
-    conversation, member, unread_count, last_message = row
+    conversation, member, unread_count, last_message = row[:4]
     return ConversationView(
         conversation=conversation,
         unread_count=unread_count,
@@ -247,7 +246,7 @@ def view_of(user, conversation_id, *, public_only):
     return _view(db.session.execute(statement).one())
 
 
-def list_conversations(user, *, page, per_page, kind=None):
+def list_conversations(user, *, page, per_page, cursor=None, kind=None):
     """The user's direct and group conversations, pinned first, then by latest activity.
 
     A page costs three queries whatever its size: the count, the page (unread counts and last messages
@@ -256,28 +255,21 @@ def list_conversations(user, *, page, per_page, kind=None):
     kinds = [kind] if kind else list(MEMBER_KINDS)
     statement, mine = _views_statement(user, Conversation.kind.in_(kinds))
     statement = statement.order_by(mine.is_pinned.desc(), Conversation.updated_at.desc(), Conversation.id.desc())
-    total = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ConversationMember)
+    count = (
+        sa.select(ConversationMember.user_id)
         .join(Conversation, Conversation.id == ConversationMember.conversation_id)
         .where(ConversationMember.user_id == user.id, Conversation.kind.in_(kinds))
     )
-    rows = db.session.execute(
-        statement.options(selectinload(Conversation.members)).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return _envelope([_view(row) for row in rows], page=page, per_page=per_page, total=total)
-
-
-def _envelope(items, *, page, per_page, total):
-    return {
-        "items": items,
-        "pagination": {
-            "page": page,
-            "per_page": per_page,
-            "total": total,
-            "pages": math.ceil(total / per_page) if total else 0,
-        },
-    }
+    result = paginate(
+        statement.options(selectinload(Conversation.members)),
+        page=page,
+        per_page=per_page,
+        cursor=cursor,
+        count_statement=count,
+        whole_rows=True,
+    )
+    result["items"] = [_view(row) for row in result["items"]]
+    return result
 
 
 def _require_active_users(user_ids, field):
@@ -472,7 +464,7 @@ def pin_conversation(user, conversation_id, pinned):
     return {"conversation_id": conversation_id, "is_pinned": pinned}
 
 
-def available_users(user, *, page, per_page, search=None):
+def available_users(user, *, page, per_page, cursor=None, search=None):
     """Active users other than `user`, to start a conversation with; `search` matches names or e-mail literally."""
     conditions = [User.is_active.is_(True), User.id != user.id]
     if search:
@@ -487,5 +479,6 @@ def available_users(user, *, page, per_page, search=None):
         sa.select(User).where(*conditions).order_by(User.full_name, User.id),
         page=page,
         per_page=per_page,
+        cursor=cursor,
         count_statement=sa.select(User.id).where(*conditions),
     )

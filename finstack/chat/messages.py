@@ -297,7 +297,7 @@ def pin_message(user, conversation_id, message_id, pinned):
     return message
 
 
-def pinned_messages(user, conversation_id, *, page, per_page):
+def pinned_messages(user, conversation_id, *, page, per_page, cursor=None):
     """The conversation's pinned messages, most recently pinned first."""
     conversation = require_member(user, conversation_id)
     conditions = (Message.conversation_id == conversation.id, Message.is_pinned.is_(True), _visible(user, conversation))
@@ -305,11 +305,12 @@ def pinned_messages(user, conversation_id, *, page, per_page):
         sa.select(Message).where(*conditions).order_by(Message.pinned_at.desc(), Message.id.desc()),
         page=page,
         per_page=per_page,
+        cursor=cursor,
         count_statement=sa.select(Message.id).where(*conditions),
     )
 
 
-def search_messages(user, *, q, page, per_page, conversation_id=None):
+def search_messages(user, *, q, page, per_page, cursor=None, conversation_id=None):
     """Messages whose content holds `q` (literal, case-insensitive), newest first.
 
     Without `conversation_id`: in the user's direct and group conversations only. With it: in that conversation,
@@ -331,4 +332,6 @@ def search_messages(user, *, q, page, per_page, conversation_id=None):
         .order_by(Message.created_at.desc(), Message.id.desc())
         .options(joinedload(Message.conversation))
     )
-    return paginate(statement, page=page, per_page=per_page, count_statement=sa.select(Message.id).where(*conditions))
+    return paginate(
+        statement, page=page, per_page=per_page, cursor=cursor, count_statement=sa.select(Message.id).where(*conditions)
+    )

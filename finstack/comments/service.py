@@ -91,7 +91,7 @@ def _get_comment(actor, task_id, comment_id):
     return task, comment
 
 
-def list_comments(actor, task_id, *, page, per_page):
+def list_comments(actor, task_id, *, page, per_page, cursor=None):
     """A task's thread, oldest first."""
     task = tasks.get_readable_task(actor, task_id)
     statement = sa.select(Comment).where(Comment.task_id == task.id).order_by(Comment.created_at, Comment.id)
@@ -99,6 +99,7 @@ def list_comments(actor, task_id, *, page, per_page):
         statement,
         page=page,
         per_page=per_page,
+        cursor=cursor,
         count_statement=sa.select(Comment.id).where(Comment.task_id == task.id),
     )
 

@@ -83,7 +83,9 @@ class SearchIndex:
         better. `keep_unmatched`: `statement` may hold rows not matching the words (found otherwise); they stay, with
         the score 0."""
         if on_postgresql():
-            return statement, sa.func.ts_rank(self.vector, prefix_tsquery(self.configuration, text))
+            # ts_rank is a `real`: as double precision, the score a page cursor carries compares equal to itself.
+            rank = sa.func.ts_rank(self.vector, prefix_tsquery(self.configuration, text))
+            return statement, sa.cast(rank, sa.Float)
         expression = fts5_words(text, self.stop_words)
         if expression is None:
             return statement, sa.literal(0.0)

@@ -1,28 +1,218 @@
-"""SQL pagination: one query for the page, one `count()` for the total."""
+"""SQL pagination by page number or by keyset cursor, with a total that never counts more than it must.
 
+The total is a bounded count: `SELECT count(*) FROM (... LIMIT PAGINATION_EXACT_LIMIT + 1)`. At or under the limit it
+is exact (`total_exact: true`); above it PostgreSQL's planner estimate of the filtered statement stands in (at least
+the limit + 1), SQLite's total is the limit, and `total_exact` is false.
+
+The keyset cursor is derived from the statement's own ORDER BY, so every list that pages through `paginate` takes
+`?cursor=` without code of its own: the cursor holds the sort key values of a page's last row (the ORDER BY must end
+in a unique key, as every list's does with its id) and the next page is `WHERE (keys) after (values) ... LIMIT n`,
+whose cost does not grow with depth. A cursor is tied to its sort: one from another sort or list is refused (400).
+"""
+
+import base64
+import binascii
+import hashlib
+import json
 import math
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ClauseElement, Label, UnaryExpression, _label_reference
+from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.operators import asc_op, desc_op, nulls_first_op, nulls_last_op
 
+from finstack.errors import ApiError
 from finstack.extensions import db
 
+KEY_PREFIX = "_page_key_"
+DIRECTIONS = (asc_op, desc_op, nulls_first_op, nulls_last_op)
 
-def paginate(statement, *, page, per_page, count_statement=None, rows=False):
+
+class _Explain(Executable, ClauseElement):
+    """`EXPLAIN (FORMAT JSON) <statement>` with the statement's bound parameters (PostgreSQL)."""
+
+    inherit_cache = False
+
+    def __init__(self, statement):
+        self.statement = statement
+
+
+@compiles(_Explain, "postgresql")
+def _compile_explain(element, compiler, **kw):
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
+
+
+class _Key:
+    """One ORDER BY term: its expression, direction and where NULLs sort."""
+
+    def __init__(self, clause, dialect_name):
+        self.descending = False
+        nulls = None
+        while True:  # peel directions, NULLS placement and label references, in whatever nesting they come
+            if isinstance(clause, _label_reference | Label):
+                clause = clause.element
+            elif isinstance(clause, UnaryExpression) and clause.modifier in DIRECTIONS:
+                if clause.modifier is desc_op:
+                    self.descending = True
+                elif clause.modifier in (nulls_first_op, nulls_last_op):
+                    nulls = "first" if clause.modifier is nulls_first_op else "last"
+                clause = clause.element
+            else:
+                break
+        self.expression = clause
+        if nulls is None:  # PostgreSQL sorts NULLs as the largest values, SQLite as the smallest
+            nulls_largest = dialect_name == "postgresql"
+            nulls = "last" if nulls_largest != self.descending else "first"
+        self.nulls_last = nulls == "last"
+        self.nullable = getattr(clause, "nullable", True) is not False
+
+    def after(self, value):
+        """Rows that sort strictly after `value` on this key."""
+        if value is None:
+            return sa.false() if self.nulls_last else self.expression.is_not(None)
+        beyond = self.expression < value if self.descending else self.expression > value
+        return sa.or_(beyond, self.expression.is_(None)) if self.nullable and self.nulls_last else beyond
+
+    def equal(self, value):
+        return self.expression.is_(None) if value is None else self.expression == value
+
+
+def _encode_value(value):
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return {"f": repr(value)}
+    if isinstance(value, datetime):
+        return {"dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"d": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
+    if isinstance(value, Decimal):
+        return {"n": str(value)}
+    if hasattr(value, "value"):  # an Enum member
+        return _encode_value(value.value)
+    raise TypeError(f"cannot put {type(value).__name__} in a cursor")
+
+
+_DECODERS = {"f": float, "dt": datetime.fromisoformat, "d": date.fromisoformat, "u": uuid.UUID, "n": Decimal}
+
+
+def _decode_value(value):
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, text),) = value.items()
+        if tag in _DECODERS and isinstance(text, str):
+            return _DECODERS[tag](text)
+    raise ValueError("not a cursor value")
+
+
+def _sort_signature(keys):
+    """Ties a cursor to the sort it was made for (same expressions, same directions)."""
+    text = "|".join(f"{key.expression}:{key.descending}" for key in keys)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def encode_cursor(keys, values):
+    payload = {"s": _sort_signature(keys), "k": [_encode_value(value) for value in values]}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(keys, cursor):
+    """The sort key values in `cursor`; 400 unless it is a cursor made for this very sort."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        if not isinstance(payload, dict) or payload.get("s") != _sort_signature(keys):
+            raise ValueError("another sort")
+        values = payload.get("k")
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise ValueError("wrong arity")
+        return [_decode_value(value) for value in values]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ApiError(400, "Validation failed", {"cursor": ["Not a valid cursor for this list and sort."]}) from exc
+
+
+def _after_clause(keys, values):
+    """Rows that sort after the cursor row: a row-value comparison when every key runs one way over NOT NULL columns
+    (an index range scan), else the expanded OR of "equal on the first i keys, after on key i+1"."""
+    if len({key.descending for key in keys}) == 1 and not any(key.nullable for key in keys) and None not in values:
+        left = sa.tuple_(*(key.expression for key in keys))
+        right = sa.tuple_(*values)
+        return left < right if keys[0].descending else left > right
+    alternatives = []
+    for index, key in enumerate(keys):
+        equal = [keys[i].equal(values[i]) for i in range(index)]
+        alternatives.append(sa.and_(*equal, key.after(values[index])))
+    return sa.or_(*alternatives)
+
+
+def bounded_total(count_source):
+    """`(total, exact)` for a statement: exact up to PAGINATION_EXACT_LIMIT rows, an estimate above."""
+    limit = current_app.config["PAGINATION_EXACT_LIMIT"]
+    source = count_source.order_by(None)
+    counted = db.session.scalar(sa.select(sa.func.count()).select_from(source.limit(limit + 1).subquery()))
+    if counted <= limit:
+        return counted, True
+    if db.session.get_bind().dialect.name == "postgresql":
+        plan = db.session.execute(_Explain(source)).scalar()
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return max(int(plan[0]["Plan"]["Plan Rows"]), limit + 1), False
+    return limit, False
+
+
+def paginate(
+    statement, *, page, per_page, cursor=None, count_statement=None, rows=False, whole_rows=False, keys_from=None
+):
     """Run `statement` for one page and return the list envelope.
 
-    `count_statement` may be given when counting can skip joins or eager loads the page needs. `rows=True`: the
-    items are the selected columns as mappings, not the first column's values.
+    `cursor` (from a previous page's `next_cursor`) replaces `page`: keyset paging on the statement's ORDER BY.
+    `count_statement` may be given when counting can skip joins or eager loads the page needs. Items: the first
+    column's values; with `rows=True` the selected columns as mappings, with `whole_rows=True` the result
+    rows themselves (attribute access; the sort keys follow the selected columns); `keys_from`
+    turns the first column's values (ids) into the items, so a statement can page ids on one table and the rows the
+    response needs are built for that page alone.
     """
-    count_source = count_statement if count_statement is not None else statement
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(count_source.order_by(None).subquery()))
-    page_statement = statement.limit(per_page).offset((page - 1) * per_page)
-    items = db.session.execute(page_statement).mappings().all() if rows else db.session.scalars(page_statement).all()
+    dialect_name = db.session.get_bind().dialect.name
+    keys = [_Key(clause, dialect_name) for clause in statement._order_by_clauses]
+    total, exact = bounded_total(count_statement if count_statement is not None else statement)
+    labels = [f"{KEY_PREFIX}{index}" for index in range(len(keys))]
+    page_statement = statement.add_columns(
+        *(key.expression.label(label) for key, label in zip(keys, labels, strict=True))
+    )
+    if cursor is not None:
+        values = decode_cursor(keys, cursor)
+        after = _after_clause(keys, values)
+        page_statement = page_statement.having(after) if statement._group_by_clauses else page_statement.where(after)
+    else:
+        page_statement = page_statement.offset((page - 1) * per_page)
+    result = db.session.execute(page_statement.limit(per_page + 1)).all()
+    more, result = len(result) > per_page, result[:per_page]
+    if rows:
+        items = [{name: value for name, value in row._mapping.items() if name not in labels} for row in result]
+    elif whole_rows:
+        items = result
+    else:
+        items = [row[0] for row in result]
+        if keys_from is not None:
+            items = keys_from(items)
+    next_cursor = encode_cursor(keys, [getattr(result[-1], label) for label in labels]) if more and keys else None
     return {
         "items": items,
         "pagination": {
-            "page": page,
+            "page": None if cursor is not None else page,
             "per_page": per_page,
             "total": total,
+            "total_exact": exact,
             "pages": math.ceil(total / per_page) if total else 0,
+            "next_cursor": next_cursor,
         },
     }

@@ -12,6 +12,7 @@ from finstack.core.error_codes import ERROR_CODES
 MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
+MAX_CURSOR_LENGTH = 2000
 
 
 # Text PostgreSQL cannot store: NUL, and UTF-16 surrogates (a lone one survives JSON decoding; a valid pair does not).
@@ -161,8 +162,16 @@ class DateOrDateTime(fields.String):
 
 
 class PageQuery(BaseSchema):
+    """`page` (from 1) or `cursor` (a previous page's `next_cursor`), never both; `per_page` either way."""
+
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=DEFAULT_PER_PAGE, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    cursor = fields.String(load_default=None, validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH))
+
+    @validates_schema(pass_original=True)
+    def _page_or_cursor(self, data, original, **kwargs):
+        if data.get("cursor") is not None and "page" in original:
+            raise ValidationError("Send either page or cursor, not both.", "cursor")
 
 
 class DateRangeQuery(BaseSchema):
@@ -176,10 +185,12 @@ class DateRangeQuery(BaseSchema):
 
 
 class PaginationMeta(Schema):
-    page = fields.Integer(required=True)
+    page = fields.Integer(required=True, allow_none=True)
     per_page = fields.Integer(required=True)
     total = fields.Integer(required=True)
+    total_exact = fields.Boolean(required=True)
     pages = fields.Integer(required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
 
 
 _page_schemas = {}

@@ -293,7 +293,7 @@ def _send_mail(job):
     mail.send_mail(payload["to"], payload["subject"], payload["body"], key=job.key)
 
 
-def list_notifications(user, *, page, per_page, unread_only=False, since=None):
+def list_notifications(user, *, page, per_page, cursor=None, unread_only=False, since=None):
     """Newest first; with `since` (a notification id), only later ones, oldest first, for catching up."""
     conditions = [Notification.user_id == user.id]
     if unread_only:
@@ -305,7 +305,9 @@ def list_notifications(user, *, page, per_page, unread_only=False, since=None):
             raise ApiError(400, "Validation failed", {"since": ["Unknown notification id."]})
         conditions.append(sa.tuple_(Notification.created_at, Notification.id) > (cursor.created_at, cursor.id))
         order = (Notification.created_at.asc(), Notification.id.asc())
-    return paginate(sa.select(Notification).where(*conditions).order_by(*order), page=page, per_page=per_page)
+    return paginate(
+        sa.select(Notification).where(*conditions).order_by(*order), page=page, per_page=per_page, cursor=cursor
+    )
 
 
 def unread_count(user):

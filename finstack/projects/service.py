@@ -60,7 +60,7 @@ def create_project(actor, **fields):
     return project
 
 
-def list_projects(actor, *, page, per_page, status=None, visibility=None, team_id=None, search=None):
+def list_projects(actor, *, page, per_page, cursor=None, status=None, visibility=None, team_id=None, search=None):
     """Open projects and the private ones the actor belongs to (managers and admins: all), by name."""
     conditions = [permissions.visible_projects_clause(actor, Project, member_project_ids(actor.id))]
     if status:
@@ -72,7 +72,7 @@ def list_projects(actor, *, page, per_page, status=None, visibility=None, team_i
     if search:
         conditions.append(sa.or_(contains_literal(Project.name, search), contains_literal(Project.key, search)))
     statement = sa.select(Project).where(*conditions).order_by(Project.name, Project.id)
-    return paginate(statement, page=page, per_page=per_page)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor)
 
 
 def update_project(actor, project_id, changes):
@@ -120,7 +120,7 @@ def delete_project(actor, project_id, cascade=False):
     db.session.commit()
 
 
-def list_members(actor, project_id, *, page, per_page, search=None):
+def list_members(actor, project_id, *, page, per_page, cursor=None, search=None):
     """Explicit members and the team's, by name; one page of users, then their roles for that page."""
     project = get_readable_project(actor, project_id)
     rows = memberships(project).subquery()
@@ -132,7 +132,7 @@ def list_members(actor, project_id, *, page, per_page, search=None):
     statement = (
         sa.select(User).join(rows, rows.c.user_id == User.id).where(*conditions).order_by(User.full_name, User.id)
     )
-    result = paginate(statement, page=page, per_page=per_page)
+    result = paginate(statement, page=page, per_page=per_page, cursor=cursor)
     page_ids = [user.id for user in result["items"]]
     roles = {
         user_id: (role, source)

@@ -116,9 +116,11 @@ def _performance_row(row):
     }
 
 
-def team_performance(actor, *, page, per_page, project_id=None, team_id=None, date_from=None, date_to=None):
+def team_performance(
+    actor, *, page, per_page, cursor=None, project_id=None, team_id=None, date_from=None, date_to=None
+):
     statement, count = _performance_statement(actor, project_id, team_id, date_from, date_to)
-    result = paginate(statement, page=page, per_page=per_page, count_statement=count, rows=True)
+    result = paginate(statement, page=page, per_page=per_page, cursor=cursor, count_statement=count, rows=True)
     return {**result, "items": [_performance_row(row) for row in result["items"]]}
 
 
@@ -146,9 +148,9 @@ def _workload_statement(actor, project_id, team_id):
     return statement, sa.select(per_assignee.c.user_id)
 
 
-def workload(actor, *, page, per_page, project_id=None, team_id=None):
+def workload(actor, *, page, per_page, cursor=None, project_id=None, team_id=None):
     statement, count = _workload_statement(actor, project_id, team_id)
-    return paginate(statement, page=page, per_page=per_page, count_statement=count, rows=True)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor, count_statement=count, rows=True)
 
 
 def workload_rows(actor, *, project_id=None, team_id=None):

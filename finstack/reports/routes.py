@@ -55,6 +55,7 @@ def user_productivity(query):
     if output == "csv":
         query.pop("page")
         query.pop("per_page")
+        query.pop("cursor")
         rows = service.user_productivity_rows(current_user, **query)
         return _csv_response("user-productivity.csv", csv_chunks(UserProductivityOut(), rows))
     return service.user_productivity(current_user, **query)
@@ -112,6 +113,7 @@ def team_performance(query):
     if output == "csv":
         query.pop("page")
         query.pop("per_page")
+        query.pop("cursor")
         rows = projects.team_performance_rows(current_user, **query)
         return _csv_response("team-performance.csv", csv_chunks(TeamPerformanceOut(), rows))
     return projects.team_performance(current_user, **query)
@@ -131,6 +133,7 @@ def workload(query):
     if output == "csv":
         query.pop("page")
         query.pop("per_page")
+        query.pop("cursor")
         return _csv_response("workload.csv", csv_chunks(WorkloadOut(), projects.workload_rows(current_user, **query)))
     return projects.workload(current_user, **query)
 

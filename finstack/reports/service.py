@@ -18,11 +18,11 @@ Every report is one GROUP BY over the tasks, outer-joined to the active users (s
 zeros), and paged, sorted or ranked in the same statement.
 """
 
-import math
 
 import sqlalchemy as sa
 
 from finstack.core import permissions
+from finstack.core.pagination import paginate
 from finstack.core.sql import count_where, hours_between
 from finstack.core.time import utcnow
 from finstack.extensions import db
@@ -141,22 +141,21 @@ def _subject(actor, user_id):
 
 
 def user_productivity(
-    actor, *, page, per_page, sort_by="productivity_score", user_id=None, date_from=None, date_to=None
+    actor, *, page, per_page, cursor=None, sort_by="productivity_score", user_id=None, date_from=None, date_to=None
 ):
     """One page of per-user figures in the list envelope; the total counts active users, not tasks."""
     user_id = _subject(actor, user_id)
     statement = _per_user(actor, utcnow(), user_id=user_id, date_from=date_from, date_to=date_to)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(User).where(*_user_conditions(user_id)))
-    rows = db.session.execute(_ordered(statement, sort_by).limit(per_page).offset((page - 1) * per_page)).all()
-    return {
-        "items": [_as_report(row) for row in rows],
-        "pagination": {
-            "page": page,
-            "per_page": per_page,
-            "total": total,
-            "pages": math.ceil(total / per_page) if total else 0,
-        },
-    }
+    result = paginate(
+        _ordered(statement, sort_by),
+        page=page,
+        per_page=per_page,
+        cursor=cursor,
+        count_statement=sa.select(User.id).where(*_user_conditions(user_id)),
+        whole_rows=True,
+    )
+    result["items"] = [_as_report(row) for row in result["items"]]
+    return result
 
 
 def user_productivity_rows(actor, *, sort_by="productivity_score", user_id=None, date_from=None, date_to=None):

@@ -20,4 +20,4 @@ def list_tags(user, query):
     )
     if query.get("search"):
         statement = statement.where(contains_literal(TaskTag.tag, query["search"]))
-    return paginate(statement, page=query["page"], per_page=query["per_page"], rows=True)
+    return paginate(statement, page=query["page"], per_page=query["per_page"], cursor=query["cursor"], rows=True)

@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from finstack.audit import service as audit
 from finstack.core import permissions
@@ -17,6 +18,7 @@ from finstack.tasks import events, ranks, recurrence, reminders, search, signals
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTag
 from finstack.tasks.schemas import RELEVANCE
 from finstack.users import service as users
+from finstack.users.models import User
 
 
 def _declared_order(column, values):
@@ -246,7 +248,7 @@ def _trash_tasks(actor, tasks, action):
     )
 
 
-def list_trash(actor, *, page, per_page):
+def list_trash(actor, *, page, per_page, cursor=None):
     """Trashed tasks, most recently trashed first: those the actor may restore (members: the ones they created)."""
     conditions = (
         Task.deleted_at.is_not(None),
@@ -254,7 +256,9 @@ def list_trash(actor, *, page, per_page):
         permissions.deletable_tasks_clause(actor, Task),
     )
     statement = sa.select(Task).where(*conditions).order_by(Task.deleted_at.desc(), Task.id.desc())
-    return paginate(statement, page=page, per_page=per_page, count_statement=sa.select(Task.id).where(*conditions))
+    return paginate(
+        statement, page=page, per_page=per_page, cursor=cursor, count_statement=sa.select(Task.id).where(*conditions)
+    )
 
 
 def restore_task(actor, task_id):
@@ -437,8 +441,10 @@ def task_filters(query):
 
 
 def list_tasks(actor, query):
+    """A page of tasks: the ids are paged on `tasks` alone (filters, ORDER BY, LIMIT), then only that page's rows
+    are loaded with their two users, of whom only the columns the response shows (`load_tasks`)."""
     conditions = [Task.live(), permissions.readable_tasks_clause(actor, Task), *task_filters(query)]
-    statement = sa.select(Task).where(*conditions)
+    statement = sa.select(Task.id).where(*conditions)
     if query["sort_by"] == RELEVANCE:
         statement, column = search.with_relevance(statement, query["q"])
     else:
@@ -449,5 +455,24 @@ def list_tasks(actor, query):
         statement,
         page=query["page"],
         per_page=query["per_page"],
+        cursor=query["cursor"],
         count_statement=sa.select(Task.id).where(*conditions),
+        keys_from=load_tasks,
     )
+
+
+def load_tasks(task_ids):
+    """The tasks of `task_ids`, in that order, in one query; their users with id, username and full name only."""
+    if not task_ids:
+        return []
+    brief = (User.id, User.username, User.full_name)
+    statement = (
+        sa.select(Task)
+        .where(Task.id.in_(task_ids))
+        .options(
+            joinedload(Task.contact_person).load_only(*brief),
+            joinedload(Task.creator, innerjoin=True).load_only(*brief),
+        )
+    )
+    by_id = {task.id: task for task in db.session.scalars(statement)}
+    return [by_id[task_id] for task_id in task_ids]

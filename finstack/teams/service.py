@@ -56,14 +56,14 @@ def create_team(actor, *, name, description=None):
     return team
 
 
-def list_teams(actor, *, page, per_page, all_teams=False):
+def list_teams(actor, *, page, per_page, cursor=None, all_teams=False):
     """The teams the actor belongs to; admins may ask for every team."""
     if all_teams:
         permissions.require(actor.role == "admin", "Only admins may list every team")
     statement = sa.select(Team)
     if not all_teams:
         statement = statement.where(Team.id.in_(sa.select(TeamMember.team_id).where(TeamMember.user_id == actor.id)))
-    return paginate(statement.order_by(Team.name, Team.id), page=page, per_page=per_page)
+    return paginate(statement.order_by(Team.name, Team.id), page=page, per_page=per_page, cursor=cursor)
 
 
 def update_team(actor, team_id, changes):
@@ -87,7 +87,7 @@ def delete_team(actor, team_id):
     db.session.commit()
 
 
-def list_members(actor, team_id, *, page, per_page):
+def list_members(actor, team_id, *, page, per_page, cursor=None):
     team = get_readable_team(actor, team_id)
     statement = (
         sa.select(TeamMember)
@@ -99,6 +99,7 @@ def list_members(actor, team_id, *, page, per_page):
         statement,
         page=page,
         per_page=per_page,
+        cursor=cursor,
         count_statement=sa.select(TeamMember.user_id).where(TeamMember.team_id == team.id),
     )
 

@@ -215,7 +215,7 @@ def get_article(actor, article_id):
     return article
 
 
-def list_articles(actor, *, page, per_page, q=None, **filters):
+def list_articles(actor, *, page, per_page, cursor=None, q=None, **filters):
     """Newest change first; with `q`, articles holding every word of it, best first."""
     conditions = [permissions.readable_kb_articles_clause(actor, KbArticle, _is_agent(actor))]
     conditions += [getattr(KbArticle, name) == value for name, value in filters.items()]
@@ -228,7 +228,7 @@ def list_articles(actor, *, page, per_page, q=None, **filters):
         statement, score = ranked(statement, ARTICLES, words, every_word=True)
         order.insert(0, score.desc())
     count = statement.with_only_columns(KbArticle.id)
-    return paginate(statement.order_by(*order), page=page, per_page=per_page, count_statement=count)
+    return paginate(statement.order_by(*order), page=page, per_page=per_page, cursor=cursor, count_statement=count)
 
 
 def _publication(article, status):

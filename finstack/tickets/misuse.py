@@ -179,7 +179,17 @@ def _require_admin(actor):
 
 
 def list_reports(
-    actor, *, page, per_page, reviewed=None, user_id=None, pattern=None, action=None, day_from=None, day_to=None
+    actor,
+    *,
+    page,
+    per_page,
+    cursor=None,
+    reviewed=None,
+    user_id=None,
+    pattern=None,
+    action=None,
+    day_from=None,
+    day_to=None,
 ):
     _require_admin(actor)
     statement = sa.select(MisuseReport)
@@ -197,7 +207,7 @@ def list_reports(
         # The patterns list is short and its names are distinct words: a quoted substring finds one on both databases.
         statement = statement.where(sa.cast(MisuseReport.patterns, sa.Text).contains(f'"{pattern}"'))
     statement = statement.order_by(MisuseReport.day.desc(), MisuseReport.created_at.desc(), MisuseReport.id)
-    return paginate(statement, page=page, per_page=per_page)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor)
 
 
 def get_report(actor, report_id):

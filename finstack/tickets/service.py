@@ -140,8 +140,10 @@ def _refuse_taken_name(name, department_id=None):
         raise ApiError(409, "A department with this name exists", {"name": [name]})
 
 
-def list_departments(*, page, per_page):
-    return paginate(sa.select(Department).order_by(Department.name, Department.id), page=page, per_page=per_page)
+def list_departments(*, page, per_page, cursor=None):
+    return paginate(
+        sa.select(Department).order_by(Department.name, Department.id), page=page, per_page=per_page, cursor=cursor
+    )
 
 
 def create_department(actor, *, name, description=None):
@@ -184,7 +186,7 @@ def delete_department(actor, department_id):
     db.session.commit()
 
 
-def list_agents(actor, department_id, *, page, per_page):
+def list_agents(actor, department_id, *, page, per_page, cursor=None):
     department = get_department(department_id)
     permissions.require(
         permissions.can_list_department_agents(actor, department_role(department.id, actor.id)),
@@ -197,7 +199,7 @@ def list_agents(actor, department_id, *, page, per_page):
         .order_by(sa.case((DepartmentAgent.role == "lead", 0), else_=1), User.full_name, User.id)
     )
     count = sa.select(DepartmentAgent.user_id).where(DepartmentAgent.department_id == department.id)
-    return paginate(statement, page=page, per_page=per_page, count_statement=count)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor, count_statement=count)
 
 
 def add_agent(actor, department_id, *, user_id, role):
@@ -263,14 +265,12 @@ def get_rule(actor, rule_id):
     return rule
 
 
-def list_rules(actor, *, page, per_page, department_id=None):
+def list_rules(actor, *, page, per_page, cursor=None, department_id=None):
     _require_admin(actor)
-    statement = sa.select(RoutingRule).order_by(
-        RoutingRule.priority.desc(), RoutingRule.created_at, RoutingRule.id
-    )
+    statement = sa.select(RoutingRule).order_by(RoutingRule.priority.desc(), RoutingRule.created_at, RoutingRule.id)
     if department_id is not None:
         statement = statement.where(RoutingRule.department_id == department_id)
-    return paginate(statement, page=page, per_page=per_page)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor)
 
 
 def create_rule(actor, **values):
@@ -313,9 +313,9 @@ def delete_rule(actor, rule_id):
     db.session.commit()
 
 
-def list_blocked_terms(actor, *, page, per_page):
+def list_blocked_terms(actor, *, page, per_page, cursor=None):
     _require_admin(actor)
-    return paginate(sa.select(BlockedTerm).order_by(BlockedTerm.term), page=page, per_page=per_page)
+    return paginate(sa.select(BlockedTerm).order_by(BlockedTerm.term), page=page, per_page=per_page, cursor=cursor)
 
 
 def add_blocked_term(actor, *, term):
@@ -500,7 +500,9 @@ def _search(text):
     return sa.or_(search.condition(text), Ticket.number == int(number.group(1)))
 
 
-def list_tickets(actor, *, page, per_page, sort_by, sort_order, mine=False, q=None, breached=None, **filters):
+def list_tickets(
+    actor, *, page, per_page, cursor=None, sort_by, sort_order, mine=False, q=None, breached=None, **filters
+):
     """With `q` and `sort_by=relevance`, best match first (a ticket found by its number alone scores 0)."""
     conditions = [permissions.readable_tickets_clause(actor, Ticket, _agent_departments(actor.id))]
     if breached is not None:
@@ -521,7 +523,7 @@ def list_tickets(actor, *, page, per_page, sort_by, sort_order, mine=False, q=No
     order = column.asc() if sort_order == "asc" else column.desc()
     statement = statement.order_by(order, Ticket.number.desc())
     result = paginate(
-        statement, page=page, per_page=per_page, count_statement=sa.select(Ticket.id).where(*conditions)
+        statement, page=page, per_page=per_page, cursor=cursor, count_statement=sa.select(Ticket.id).where(*conditions)
     )
     roles = _agent_department_roles(actor.id)
     for ticket in result["items"]:

@@ -104,7 +104,16 @@ def set_active(user, active, actor=None):
 
 
 def list_users(
-    actor, *, page, per_page, search=None, role=None, department=None, is_active=None, include_inactive=False
+    actor,
+    *,
+    page,
+    per_page,
+    cursor=None,
+    search=None,
+    role=None,
+    department=None,
+    is_active=None,
+    include_inactive=False,
 ):
     """The directory. Members see active users only; managers and admins may ask for inactive ones too
     (`include_inactive`, or `is_active=false`)."""
@@ -128,7 +137,7 @@ def list_users(
         )
     if role:
         query = query.where(User.role == role)
-    return paginate(query.order_by(User.full_name, User.id), page=page, per_page=per_page)
+    return paginate(query.order_by(User.full_name, User.id), page=page, per_page=per_page, cursor=cursor)
 
 
 def list_all_users():

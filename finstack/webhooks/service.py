@@ -67,10 +67,10 @@ def create_webhook(actor, *, url, events, secret=None, active=True):
     return webhook
 
 
-def list_webhooks(actor, *, page, per_page):
+def list_webhooks(actor, *, page, per_page, cursor=None):
     _require_admin(actor)
     statement = sa.select(Webhook).order_by(Webhook.created_at.desc(), Webhook.id)
-    return paginate(statement, page=page, per_page=per_page)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor)
 
 
 def get_webhook(actor, webhook_id):
@@ -104,7 +104,7 @@ def delete_webhook(actor, webhook_id):
     db.session.commit()
 
 
-def list_deliveries(actor, webhook_id, *, page, per_page):
+def list_deliveries(actor, webhook_id, *, page, per_page, cursor=None):
     """Newest first."""
     webhook = get_webhook(actor, webhook_id)
     statement = (
@@ -112,7 +112,7 @@ def list_deliveries(actor, webhook_id, *, page, per_page):
         .where(WebhookDelivery.webhook_id == webhook.id)
         .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
     )
-    return paginate(statement, page=page, per_page=per_page)
+    return paginate(statement, page=page, per_page=per_page, cursor=cursor)
 
 
 def redeliver(actor, webhook_id, delivery_id):

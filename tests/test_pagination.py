@@ -1,0 +1,252 @@
+"""Lists page by `page` or by keyset `cursor`; totals are bounded counts (`total_exact`); a task page is lean."""
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from finstack.extensions import db
+from finstack.tasks.models import Task, TaskTag
+from finstack.tasks.schemas import SORTABLE
+
+T0 = datetime(2030, 1, 1, 9, tzinfo=UTC)
+
+
+def insert_tasks(creator, rows):
+    defaults = {"entity_name": "Acme", "task_type": "Call", "task_time": T0, "created_by": creator.id}
+    tasks = [Task(**{**defaults, **fields}) for fields in rows]
+    db.session.add_all(tasks)
+    db.session.commit()
+    return [str(task.id) for task in tasks]
+
+
+def tied_tasks(creator, assignee):
+    """Twelve tasks whose sort keys tie in groups (and two with NULL assignee/note), for every sort."""
+    rows = []
+    for number in range(12):
+        rows.append(
+            {
+                "entity_name": f"Entity {number % 3}",
+                "task_type": ("Call", "Visit")[number % 2],
+                "task_time": T0 + timedelta(days=number % 4),
+                "status": ("open", "in_progress", "closed", "cancelled")[number % 4],
+                "priority": ("low", "medium", "high")[number % 3],
+                "date_created": T0 - timedelta(hours=number % 5),
+                "updated_at": T0 - timedelta(hours=number % 2),
+                "contact_person_id": assignee.id if number % 6 else None,
+                "note": f"about widgets {number}",
+            }
+        )
+    return insert_tasks(creator, rows)
+
+
+def get(client, url, headers, **query):
+    response = client.get(url, query_string=query, headers=headers)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def walk(client, url, headers, per_page, key="id", **query):
+    """Every item of a list, read by cursor `per_page` at a time; checks the envelope on the way."""
+    body = get(client, url, headers, per_page=per_page, **query)
+    seen = [item[key] for item in body["items"]]
+    while body["pagination"]["next_cursor"]:
+        body = get(client, url, headers, per_page=per_page, cursor=body["pagination"]["next_cursor"], **query)
+        assert body["pagination"]["page"] is None
+        assert len(body["items"]) <= per_page
+        seen += [item[key] for item in body["items"]]
+    return seen
+
+
+def one_page(client, url, headers, key="id", **query):
+    body = get(client, url, headers, per_page=100, **query)
+    assert body["pagination"]["next_cursor"] is None
+    return [item[key] for item in body["items"]]
+
+
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+@pytest.mark.parametrize("sort_by", SORTABLE)
+def test_a_cursor_walks_every_task_sort_with_ties(client, auth_headers, member, make_user, sort_by, sort_order):
+    tied_tasks(member, make_user())
+    headers = auth_headers(member)
+    query = {"sort_by": sort_by, "sort_order": sort_order}
+    expected = one_page(client, "/api/tasks", headers, **query)
+    assert len(expected) == 12
+    for per_page in (1, 5):
+        assert walk(client, "/api/tasks", headers, per_page, **query) == expected
+
+
+def test_a_cursor_walks_relevance_and_filters(client, auth_headers, member, make_user):
+    assignee = make_user()
+    tied_tasks(member, assignee)
+    headers = auth_headers(member)
+    for query in (
+        {"q": "widgets", "sort_by": "relevance"},
+        {"q": "widgets 3", "sort_by": "relevance", "sort_order": "asc"},
+        {"contact_person_id": str(assignee.id), "sort_by": "task_time", "sort_order": "asc"},
+        {"status": "open"},
+    ):
+        expected = one_page(client, "/api/tasks", headers, **query)
+        assert expected, query
+        assert walk(client, "/api/tasks", headers, 2, **query) == expected
+
+
+def test_inserts_while_reading_neither_duplicate_nor_skip(client, auth_headers, member):
+    headers = auth_headers(member)
+    original = insert_tasks(member, [{"date_created": T0 - timedelta(minutes=n)} for n in range(6)])
+    first = get(client, "/api/tasks", headers, per_page=2)
+    # A newer task lands on top (page 2 by number would now repeat a row), and one lands among the unread rows.
+    newest, middle = insert_tasks(
+        member, [{"date_created": T0 + timedelta(minutes=5)}, {"date_created": T0 - timedelta(minutes=3, seconds=30)}]
+    )
+    seen = [item["id"] for item in first["items"]]
+    cursor = first["pagination"]["next_cursor"]
+    while cursor:
+        body = get(client, "/api/tasks", headers, per_page=2, cursor=cursor)
+        seen += [item["id"] for item in body["items"]]
+        cursor = body["pagination"]["next_cursor"]
+    assert len(seen) == len(set(seen))
+    assert seen == [*original[:4], middle, *original[4:]]
+    assert newest not in seen
+
+
+def test_other_lists_page_by_cursor(client, auth_headers, admin, member, make_user):
+    """Users (by name), audit log (newest first), comments (oldest first), tags (GROUP BY: keyset in HAVING)."""
+    for number in range(7):
+        make_user(full_name="Same Name" if number % 2 else f"Name {number}")
+    headers = auth_headers(admin)
+    assert walk(client, "/api/users", headers, 2) == one_page(client, "/api/users", headers)
+
+    (task_id,) = insert_tasks(member, [{}])
+    for number in range(5):
+        response = client.post(
+            f"/api/tasks/{task_id}/comments", json={"content": f"comment {number}"}, headers=auth_headers(member)
+        )
+        assert response.status_code == 201, response.json
+    comments = f"/api/tasks/{task_id}/comments"
+    assert walk(client, comments, headers, 2) == one_page(client, comments, headers)
+    assert len(one_page(client, "/api/audit-logs", headers)) >= 5
+    assert walk(client, "/api/audit-logs", headers, 3) == one_page(client, "/api/audit-logs", headers)
+
+    task_ids = insert_tasks(member, [{} for _ in range(4)])
+    tags = ("alpha", "beta", "gamma", "delta")
+    db.session.add_all(TaskTag(task_id=uuid.UUID(task_ids[n]), tag=tag) for n in range(4) for tag in tags[: n + 1])
+    db.session.commit()
+    tags = one_page(client, "/api/tags", headers, key="tag")
+    assert tags == ["alpha", "beta", "gamma", "delta"]
+    assert walk(client, "/api/tags", headers, 1, key="tag") == tags
+
+
+def test_total_is_exact_up_to_the_limit_and_estimated_above(app, client, auth_headers, member):
+    app.config["PAGINATION_EXACT_LIMIT"] = 5
+    headers = auth_headers(member)
+    insert_tasks(member, [{} for _ in range(5)])
+    body = get(client, "/api/tasks", headers, per_page=2)
+    assert body["pagination"] | {"next_cursor": None} == {
+        "page": 1, "per_page": 2, "total": 5, "pages": 3, "total_exact": True, "next_cursor": None
+    }
+    insert_tasks(member, [{} for _ in range(95)])
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("ANALYZE tasks")
+    pagination = get(client, "/api/tasks", headers, per_page=2)["pagination"]
+    assert pagination["total_exact"] is False
+    if db.engine.dialect.name == "postgresql":
+        assert 6 <= pagination["total"] <= 1000  # the planner's estimate of the filtered rows
+    else:
+        assert pagination["total"] == 5
+    assert pagination["pages"] == -(-pagination["total"] // 2)
+    # A filter that leaves few rows is exact again.
+    insert_tasks(member, [{"entity_name": "Unique One"}])
+    assert get(client, "/api/tasks", headers, entity_name="unique one")["pagination"]["total_exact"] is True
+
+
+def encode(payload):
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def test_bad_cursors_are_refused(client, auth_headers, member):
+    headers = auth_headers(member)
+    insert_tasks(member, [{} for _ in range(3)])
+    by_name = get(client, "/api/tasks", headers, per_page=1, sort_by="entity_name")["pagination"]["next_cursor"]
+    users_cursor = get(client, "/api/users", headers, per_page=1)
+    assert users_cursor["pagination"]["total"] >= 1
+    good = get(client, "/api/tasks", headers, per_page=1)["pagination"]["next_cursor"]
+    signature = json.loads(base64.urlsafe_b64decode(good + "=" * (-len(good) % 4)))["s"]
+    for cursor in (
+        "!!!",
+        "bm90IGpzb24",  # "not json"
+        encode([1, 2]),
+        encode({"s": signature, "k": [1]}),  # too few keys
+        encode({"s": signature, "k": [{"dt": "yesterday"}, {"u": "x"}]}),
+        encode({"s": signature, "k": [{"zz": "1"}, None]}),
+        by_name,  # made for another sort
+        "x" * 2001,
+    ):
+        response = client.get("/api/tasks", query_string={"cursor": cursor}, headers=headers)
+        assert response.status_code == 400, (cursor, response.json)
+        assert "cursor" in response.json["details"]
+    both = client.get("/api/tasks", query_string={"cursor": good, "page": 1}, headers=headers)
+    assert both.status_code == 400
+    assert both.json["details"] == {"cursor": ["Send either page or cursor, not both."]}
+    assert client.get("/api/users", query_string={"cursor": good}, headers=headers).status_code == 400
+
+
+def test_every_list_without_path_parameters_refuses_a_bad_cursor(client, auth_headers, admin):
+    """Each list that documents `cursor` reads it (a service that forgot it would answer 500)."""
+    headers = auth_headers(admin)
+    paths = client.get("/api/openapi.json").json["paths"]
+    lists = [
+        path
+        for path, operations in paths.items()
+        if "{" not in path and any(p["name"] == "cursor" for p in operations.get("get", {}).get("parameters", []))
+    ]
+    assert "/api/tasks" in lists and "/api/webhooks" in lists
+    for path in lists:
+        response = client.get(path, query_string={"cursor": "!!!"}, headers=headers)
+        assert response.status_code == 400, (path, response.status_code, response.json)
+
+
+def recorded(client, url, headers):
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = client.get(url, headers=headers)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200, response.json
+    return statements
+
+
+def test_a_task_page_costs_the_same_queries_and_never_selects_password_hashes(client, auth_headers, member, make_user):
+    insert_tasks(member, [{"contact_person_id": make_user().id} for _ in range(3)])
+    headers = auth_headers(member)
+    few = recorded(client, "/api/tasks?per_page=1", headers)
+    insert_tasks(member, [{"contact_person_id": make_user().id, "entity_name": f"E {n}"} for n in range(30)])
+    many = recorded(client, "/api/tasks?per_page=30", headers)
+    cursor = get(client, "/api/tasks", headers, per_page=10)["pagination"]["next_cursor"]
+    deep = recorded(client, f"/api/tasks?per_page=10&cursor={cursor}", headers)
+    assert len(few) == len(many) == len(deep) == 5  # who is asking, count, page of ids, their rows, their tags
+    for statement in few + many + deep:
+        assert "password_hash" not in statement, statement
+    auth = [statement for statement in many if "token_families" in statement]
+    assert len(auth) == 1 and auth == [many[0]]
+    assert "users" in auth[0]
+    # The page of ids touches `tasks` alone; the rows and their users are loaded for that page only.
+    assert "JOIN users" not in many[2] and "JOIN users" in many[3]
+    assert "JOIN token_families" not in many[3]
+
+
+def test_every_authenticated_request_asks_who_is_asking_once(client, auth_headers, admin):
+    headers = auth_headers(admin)
+    for url in ("/api/users", "/api/audit-logs", "/api/notifications", "/api/teams"):
+        statements = recorded(client, url, headers)
+        assert sum("token_families" in statement for statement in statements) == 1, url
+        assert "token_families" in statements[0]
