@@ -97,6 +97,7 @@ def register_blueprints(app):
         notifications,
         projects,
         reports,
+        stream,
         tags,
         tasks,
         teams,
@@ -123,6 +124,7 @@ def register_blueprints(app):
         activity,
         dashboard,
         tickets,
+        stream,
     ):
         api.register_blueprint(module.bp)
 

@@ -238,6 +238,10 @@ SETTINGS = (
     Setting("SCHEDULE_SLA_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 60),
     Setting("SCHEDULE_MISUSE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("SCHEDULE_PRUNE_JOBS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
+    # The per-user event log (GET /api/events, replay at Socket.IO connect): how long events are kept, how often the
+    # worker prunes the older ones.
+    Setting("EVENT_RETENTION_DAYS", _whole(1), "a whole number of days (1 or more)", 7),
+    Setting("SCHEDULE_PRUNE_EVENTS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("RATELIMIT_ENABLED", _boolean, "true or false", True),
     Setting("LOGIN_RATE_LIMIT", _rate_limits, "a rate such as 5/minute (several joined by ';')", "5/minute"),
     Setting("LOGIN_ACCOUNT_RATE_LIMIT", _rate_limits, "a rate such as 20/hour (several joined by ';')", "20/hour"),
@@ -332,6 +336,7 @@ class TestingConfig(BaseConfig):
     SCHEDULE_SLA_SECONDS = 0
     SCHEDULE_MISUSE_SECONDS = 0
     SCHEDULE_PRUNE_JOBS_SECONDS = 0
+    SCHEDULE_PRUNE_EVENTS_SECONDS = 0
 
 
 CONFIGS = {
