@@ -1,9 +1,11 @@
 """The per-user event log: events recorded in the writer's transaction with a per-user seq, `GET /api/events`, and
 the replay of missed events at Socket.IO connect with `auth.last_seq`."""
 
+import threading
 import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from flask_jwt_extended import create_access_token
 
@@ -60,9 +62,7 @@ def test_a_rollback_records_nothing(app, admin, member):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(UserEvent)) == 0
 
 
-def test_a_reconnect_with_last_seq_replays_each_missed_event_once_in_order_then_live(
-    admin, member, socket_client
-):
+def test_a_reconnect_with_last_seq_replays_each_missed_event_once_in_order_then_live(admin, member, socket_client):
     sock = socket_client(member)
     note(admin, member, "seen")
     last_seq = sock.wait_for("notification")["seq"]
@@ -112,3 +112,29 @@ def test_a_member_removed_from_a_group_is_not_replayed_its_messages(client, admi
     replayed = events(client, member)["events"]
     assert "chat_message" not in [e["event"] for e in replayed]
     assert "chat_message" in [e["event"] for e in events(client, third)["events"]]
+
+
+def test_concurrent_writers_give_distinct_increasing_seqs(app, admin, member, make_user):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks under real concurrency: PostgreSQL")
+    other = make_user()
+    db.session.commit()
+    ids = (admin.id, member.id, other.id)
+
+    def writer():
+        with app.app_context():
+            actor = db.session.get(type(admin), ids[0])
+            for _ in range(10):
+                drafts = [Draft(user_id=user_id, type="task_commented", title="t", message="m") for user_id in ids[1:]]
+                notify(drafts, actor)
+                db.session.commit()
+            db.session.remove()
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for user_id in ids[1:]:
+        seqs = db.session.scalars(sa.select(UserEvent.seq).where(UserEvent.user_id == user_id).order_by(UserEvent.seq))
+        assert list(seqs) == list(range(1, 41))
