@@ -62,17 +62,20 @@ def register_room_members(prefix, members_query):
 
 
 def recipients(rooms):
-    """`(user ids, ad-hoc rooms)` of `rooms`: the users the event is recorded for, and the rooms that stay shared."""
+    """`(user ids, shared rooms)` of `rooms`: the users the event is recorded for, and the rooms to emit to for the
+    other sockets in them."""
     users, adhoc, resolvable = set(), [], defaultdict(list)
     for room in rooms:
         prefix, _, key = room.partition(":")
         prefix += ":"
         if prefix == USER_PREFIX:
             users.add(uuid.UUID(key))
-        elif prefix in _room_members:
-            resolvable[prefix].append(key)
         else:
+            # A resolvable room still gets the live emit: its sockets of recorded users are skipped then, and a
+            # room the resolver names nobody for (a ticket thread's `conversation:<id>`) keeps its readers.
             adhoc.append(room)
+            if prefix in _room_members:
+                resolvable[prefix].append(key)
     for prefix, keys in resolvable.items():
         for start in range(0, len(keys), CHUNK):
             query = _room_members[prefix](keys[start : start + CHUNK])
