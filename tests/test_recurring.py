@@ -107,7 +107,7 @@ def test_closing_creates_the_next_occurrence_once(client, auth_headers, make_use
         reminders=[{"before_minutes": 60}, {"at": "2030-01-01T09:00:00Z"}],
         repeat={"every": "week", "weekdays": [4, 0, 4]},
     )
-    assert task["repeat"] == {"every": "week", "interval": 1, "weekdays": [0, 4], "from": "due"}
+    assert task["repeat"] == {"every": "week", "interval": 1, "weekdays": [0, 4], "month_day": None, "from": "due"}
     assert task["series_id"] == task["id"] and task["occurrence"] == 1
 
     assert _status(client, headers, task["id"], "closed").status_code == 200

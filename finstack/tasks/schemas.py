@@ -124,8 +124,9 @@ class RepeatIn(BaseSchema):
 class RepeatOut(BaseSchema):
     every = fields.String(required=True)
     interval = fields.Integer(required=True)
-    weekdays = fields.List(fields.Integer())
-    month_day = fields.Integer()
+    # Always present (null where the rule has none), as every field of a response is.
+    weekdays = fields.List(fields.Integer(), allow_none=True, dump_default=None)
+    month_day = fields.Integer(allow_none=True, dump_default=None)
     from_ = fields.String(data_key="from", attribute="from", required=True)
 
 
