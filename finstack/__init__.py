@@ -97,7 +97,6 @@ def register_blueprints(app):
         notifications,
         projects,
         reports,
-        stream,
         tags,
         tasks,
         teams,
@@ -126,7 +125,6 @@ def register_blueprints(app):
         dashboard,
         tickets,
         webhooks,
-        stream,
     ):
         api.register_blueprint(module.bp)
 
