@@ -102,7 +102,6 @@ def register_blueprints(app):
         teams,
         tickets,
         users,
-        webhooks,
     )
     from finstack.core import health
 
@@ -124,7 +123,6 @@ def register_blueprints(app):
         activity,
         dashboard,
         tickets,
-        webhooks,
     ):
         api.register_blueprint(module.bp)
 

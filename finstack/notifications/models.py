@@ -21,7 +21,6 @@ NOTIFICATION_TYPES = (
     "ticket_breached",
     "ticket_replied",
     "misuse_warning",
-    "webhook_disabled",
     "chat_message",
 )
 DELIVERY_MODES = ("immediate", "hourly", "daily", "off")
