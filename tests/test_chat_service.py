@@ -101,11 +101,13 @@ def test_send_message_stores_then_emits_once(app, alice, bob, emitted):
     payload = messages.message_out(message)
     assert payload["conversation_id"] == str(direct.id) and payload["client_id"] == "c-1"
     assert payload["sender_id"] == str(alice.id) and payload["content"] == "hello"
-    assert emitted == [("chat_message", payload, [f"conversation:{direct.id}"])]
+    pushed = {event: (body, to) for event, body, to in emitted}
+    assert len(emitted) == 2 and pushed["chat_message"] == (payload, [f"conversation:{direct.id}"])
+    assert pushed["notification"][1] == f"user:{bob.id}"  # bob has no socket: a DM notifies him
 
     again, created = messages.send_message(alice, direct.id, "hello (retried)", client_id="c-1")
     assert created is False and again.id == message.id and again.content == "hello"
-    assert len(emitted) == 1
+    assert len(emitted) == 2
     assert stored_messages(direct.id) == ["hello"]
 
 

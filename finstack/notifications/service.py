@@ -22,6 +22,8 @@ from finstack.users.models import User
 
 INSERT_CHUNK = 5_000
 COLLAPSE_CHUNK = 1_000  # keys per query, 3 parameters each (SQLite allows 32,766)
+# Each one was asked for (a task's reminders: a day before, then an hour before): never folded into another.
+NEVER_COLLAPSED = frozenset({"task_reminder"})
 MAIL_JOB = "mail"
 DIGEST_MODES = ("hourly", "daily")
 DAILY_DIGEST_HOUR = 8
@@ -106,9 +108,9 @@ def notify(drafts, actor=None):
     """Store `drafts` (never for the actor, nor about a task or ticket the recipient may not read), push them live once
     the transaction commits, and enqueue their e-mail as `mail` jobs in the same transaction.
 
-    A draft repeating an unread notification of its type about its task to its recipient from the last
-    NOTIFICATION_COLLAPSE_SECONDS updates that row (message, count, created_at) instead of adding one, and enqueues no
-    second e-mail: the one still waiting out its grace reads the row when it is sent.
+    A draft repeating an unread notification of its type (reminders excepted) about its task to its recipient from
+    the last NOTIFICATION_COLLAPSE_SECONDS updates that row (message, count, created_at) instead of adding one, and
+    enqueues no second e-mail: the one still waiting out its grace reads the row when it is sent.
 
     Returns the stored rows as dicts. Works in bulk: the overdue sweep passes thousands at once.
     """
@@ -176,7 +178,7 @@ def _collapse(rows, now):
     fresh = []
     for row in rows:
         key = (row["user_id"], row["type"], row["task_id"])
-        if not window or row["task_id"] is None:
+        if not window or row["task_id"] is None or row["type"] in NEVER_COLLAPSED:
             fresh.append(row)
         elif key in merged:
             merged[key] = {**row, "id": merged[key]["id"], "count": merged[key]["count"] + 1}
@@ -300,10 +302,10 @@ def list_notifications(user, *, page, per_page, cursor=None, unread_only=False, 
         conditions.append(Notification.is_read.is_(False))
     order = (Notification.created_at.desc(), Notification.id.desc())
     if since is not None:
-        cursor = db.session.get(Notification, since)
-        if cursor is None or cursor.user_id != user.id:
+        seen = db.session.get(Notification, since)
+        if seen is None or seen.user_id != user.id:
             raise ApiError(400, "Validation failed", {"since": ["Unknown notification id."]})
-        conditions.append(sa.tuple_(Notification.created_at, Notification.id) > (cursor.created_at, cursor.id))
+        conditions.append(sa.tuple_(Notification.created_at, Notification.id) > (seen.created_at, seen.id))
         order = (Notification.created_at.asc(), Notification.id.asc())
     return paginate(
         sa.select(Notification).where(*conditions).order_by(*order), page=page, per_page=per_page, cursor=cursor
