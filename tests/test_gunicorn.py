@@ -232,7 +232,9 @@ def test_postgres_query_does_not_block_the_worker(start_gunicorn, database_url, 
     tag = f"finstack-gunicorn-test-{uuid.uuid4().hex}"
     sleeper = threading.Thread(target=lambda: call(f"{server.url}/_test/pg-sleep/{tag}", timeout=90), daemon=True)
     sleeper.start()
-    engine = sa.create_engine(POSTGRES_URL)
+    # Autocommit: PostgreSQL keeps one snapshot of pg_stat_activity per transaction, so a poll inside one transaction
+    # would never see a query that started after its first look.
+    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     find_sleep = sa.text(
         "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE :pattern"
     )
