@@ -102,6 +102,7 @@ def register_blueprints(app):
         teams,
         tickets,
         users,
+        webhooks,
     )
     from finstack.core import health
 
@@ -123,6 +124,7 @@ def register_blueprints(app):
         activity,
         dashboard,
         tickets,
+        webhooks,
     ):
         api.register_blueprint(module.bp)
 

@@ -245,6 +245,14 @@ SETTINGS = (
     Setting("SCHEDULE_MISUSE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("SCHEDULE_PRUNE_JOBS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("SCHEDULE_DIGEST_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 300),
+    # Webhooks (finstack/webhooks): each delivery retries with the jobs' back-off until it is delivered, used its
+    # attempts or is older than WEBHOOK_MAX_AGE_SECONDS; a run of WEBHOOK_DISABLE_AFTER failed deliveries disables it.
+    Setting("WEBHOOK_TIMEOUT_SECONDS", _number(0, strictly_above=True), "a number of seconds above 0", 10.0),
+    Setting("WEBHOOK_MAX_ATTEMPTS", _whole(1), "a whole number of attempts (1 or more)", 40),
+    Setting("WEBHOOK_RETRY_DELAY", _number(0), "a number of seconds (0 or more)", 60.0),
+    Setting("WEBHOOK_MAX_AGE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 86400),
+    Setting("WEBHOOK_DISABLE_AFTER", _whole(1), "a whole number of failed deliveries (1 or more)", 10),
+    Setting("WEBHOOK_ALLOW_PRIVATE", _boolean, "true or false", False),
     Setting("RATELIMIT_ENABLED", _boolean, "true or false", True),
     Setting("LOGIN_RATE_LIMIT", _rate_limits, "a rate such as 5/minute (several joined by ';')", "5/minute"),
     Setting("LOGIN_ACCOUNT_RATE_LIMIT", _rate_limits, "a rate such as 20/hour (several joined by ';')", "20/hour"),

@@ -21,6 +21,7 @@ NOTIFICATION_TYPES = (
     "ticket_breached",
     "ticket_replied",
     "misuse_warning",
+    "webhook_disabled",
     "chat_message",
 )
 DELIVERY_MODES = ("immediate", "hourly", "daily", "off")

@@ -8,13 +8,15 @@ rooms receives it once. An open project's other readers hear of it in the room o
     project_updated  ProjectOut (as committed)
     project_deleted  {"id": <project id>}
 
+Each is also published to the webhooks subscribed to it (`finstack.webhooks.publish`), with the same payload.
+
 Membership changes move live sockets at once: a user made a member (explicitly or through the project's team) has
 their sockets join the room; one who stops being a member has them leave it.
 """
 
 import sqlalchemy as sa
 
-from finstack import realtime
+from finstack import realtime, webhooks
 from finstack.core.events import after_commit, emit_after_commit, project_room, user_room
 from finstack.extensions import db
 from finstack.projects.access import member_ids, project_role
@@ -36,16 +38,21 @@ def _dump(project):
 
 
 def project_created(project):
-    emit_after_commit(PROJECT_CREATED, _dump(project), _rooms(project))
+    payload = _dump(project)
+    emit_after_commit(PROJECT_CREATED, payload, _rooms(project))
+    webhooks.publish(PROJECT_CREATED, payload)
 
 
 def project_updated(project):
-    emit_after_commit(PROJECT_UPDATED, _dump(project), _rooms(project))
+    payload = _dump(project)
+    emit_after_commit(PROJECT_UPDATED, payload, _rooms(project))
+    webhooks.publish(PROJECT_UPDATED, payload)
 
 
 def project_deleted(project):
     """Call before the project is deleted (its members are read here)."""
     emit_after_commit(PROJECT_DELETED, {"id": str(project.id)}, _rooms(project))
+    webhooks.publish(PROJECT_DELETED, {"id": str(project.id)})
 
 
 def member_added(project_id, user_id):

@@ -11,12 +11,15 @@ readers may). A socket in several of these rooms receives the event once.
     task_moved    {id, project_id, from_status, to_status, rank, version}: a card's new place on its project's board,
                   to the `project:<id>` room and the project members' `user:<id>` rooms (task_updated follows too)
 
+Each is also published to the webhooks subscribed to it (`finstack.webhooks.publish`), with the same payload.
+
 Call them from the task service after the change is applied and before `db.session.commit()`: they flush, so the
 payload carries the new `version` and `updated_at`.
 """
 
 import sqlalchemy as sa
 
+from finstack import webhooks
 from finstack.core import permissions
 from finstack.core.events import emit_after_commit, project_room, task_room, user_room
 from finstack.extensions import db
@@ -46,22 +49,29 @@ def _dump(task):
 
 
 def task_created(task):
-    emit_after_commit(TASK_CREATED, _dump(task), _rooms(task))
+    payload = _dump(task)
+    emit_after_commit(TASK_CREATED, payload, _rooms(task))
+    webhooks.publish(TASK_CREATED, payload)
 
 
 def task_updated(task, changes=None):
     """`changes`: the previous values of the changed fields ({field: old value}), if known; a previous
     assignee (`contact_person_id`) is told as well, so the task leaves their list."""
     previous_assignee = (changes or {}).get("contact_person_id")
-    emit_after_commit(TASK_UPDATED, _dump(task), _rooms(task, previous_assignee))
+    payload = _dump(task)
+    emit_after_commit(TASK_UPDATED, payload, _rooms(task, previous_assignee))
+    webhooks.publish(TASK_UPDATED, payload)
 
 
 def task_deleted(task):
     emit_after_commit(TASK_DELETED, {"id": str(task.id)}, _rooms(task))
+    webhooks.publish(TASK_DELETED, {"id": str(task.id)})
 
 
 def task_restored(task):
-    emit_after_commit(TASK_RESTORED, _dump(task), _rooms(task))
+    payload = _dump(task)
+    emit_after_commit(TASK_RESTORED, payload, _rooms(task))
+    webhooks.publish(TASK_RESTORED, payload)
 
 
 def task_moved(task, from_status):
@@ -75,3 +85,4 @@ def task_moved(task, from_status):
     }
     members = member_ids(db.session.get(Project, task.project_id))
     emit_after_commit(TASK_MOVED, payload, [project_room(task.project_id), *map(user_room, members)])
+    webhooks.publish(TASK_MOVED, payload)

@@ -21,7 +21,7 @@ so the payload carries the new `updated_at`; the service then shows the ticket t
 
 import sqlalchemy as sa
 
-from finstack import realtime
+from finstack import realtime, webhooks
 from finstack.core import permissions
 from finstack.core.events import after_commit, department_room, emit_batch_after_commit, user_room
 from finstack.extensions import db
@@ -80,13 +80,16 @@ def _admin_rooms():
 
 
 def _messages(event, tickets):
-    """`(event, payload, rooms)` for each ticket: dumped once, in the staff view, the requester's view derived."""
+    """`(event, payload, rooms)` for each ticket: dumped once, in the staff view, the requester's view derived. The
+    staff view is also published to the webhooks subscribed to `event` (admins configure them)."""
     staff_requesters = _requesters_seeing_staff_view(tickets)
     admin_rooms = _admin_rooms() if any(ticket.department_id is None for ticket in tickets) else []
     schema = TicketOut()
     messages = []
+    staff_views = []
     for ticket in tickets:
         staff_view = schema.dump(show(ticket, staff=True))
+        staff_views.append(staff_view)
         rooms = [department_room(ticket.department_id)] if ticket.department_id is not None else admin_rooms
         requester_room = user_room(ticket.requester_id)
         if ticket.id in staff_requesters:
@@ -95,6 +98,7 @@ def _messages(event, tickets):
             messages.append((event, as_seen_by_others(staff_view), [requester_room]))
         if rooms:
             messages.append((event, staff_view, list(dict.fromkeys(rooms))))
+    webhooks.publish_many(event, staff_views)
     return messages
 
 
