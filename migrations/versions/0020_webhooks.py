@@ -1,7 +1,7 @@
 """webhooks: webhooks, the events each subscribes to, and their deliveries
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0023
 Create Date: 2026-12-02
 
 Reviewed by hand: three new tables, nothing existing changes. `webhook_events` has a row per (webhook, event), so
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0016"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

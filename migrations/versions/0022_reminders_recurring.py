@@ -1,7 +1,7 @@
 """reminders, recurring tasks and the user's time zone
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0016
 Create Date: 2026-12-02
 
 Reviewed by hand. `tasks` only gains columns (plain ADD COLUMN, no batch rebuild: a rebuild on SQLite would drop
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
