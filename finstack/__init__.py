@@ -97,6 +97,7 @@ def register_blueprints(app):
         notifications,
         projects,
         reports,
+        stream,
         tags,
         tasks,
         teams,
@@ -125,6 +126,7 @@ def register_blueprints(app):
         dashboard,
         tickets,
         webhooks,
+        stream,
     ):
         api.register_blueprint(module.bp)
 

@@ -253,6 +253,10 @@ SETTINGS = (
     Setting("WEBHOOK_MAX_AGE_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 86400),
     Setting("WEBHOOK_DISABLE_AFTER", _whole(1), "a whole number of failed deliveries (1 or more)", 10),
     Setting("WEBHOOK_ALLOW_PRIVATE", _boolean, "true or false", False),
+    # The per-user event log (GET /api/events, replay at Socket.IO connect): how long events are kept, how often the
+    # worker prunes the older ones.
+    Setting("EVENT_RETENTION_DAYS", _whole(1), "a whole number of days (1 or more)", 7),
+    Setting("SCHEDULE_PRUNE_EVENTS_SECONDS", _whole(0), "a whole number of seconds (0 or more)", 3600),
     Setting("RATELIMIT_ENABLED", _boolean, "true or false", True),
     Setting("LOGIN_RATE_LIMIT", _rate_limits, "a rate such as 5/minute (several joined by ';')", "5/minute"),
     Setting("LOGIN_ACCOUNT_RATE_LIMIT", _rate_limits, "a rate such as 20/hour (several joined by ';')", "20/hour"),
@@ -353,6 +357,7 @@ class TestingConfig(BaseConfig):
     SCHEDULE_PRUNE_JOBS_SECONDS = 0
     SCHEDULE_DIGEST_SECONDS = 0
     MAIL_GRACE_SECONDS = 0  # tests of other domains expect their mail at once; tests/test_noise.py sets a grace
+    SCHEDULE_PRUNE_EVENTS_SECONDS = 0
 
 
 CONFIGS = {

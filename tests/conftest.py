@@ -203,11 +203,14 @@ def live_server(app):
 @pytest.fixture
 def connect_socket():
     """`connect_socket(url, user)` → a connected SocketClient authenticated as `user` (or with `token=`); every
-    client is disconnected at teardown. `connect=False` returns it unconnected; a refused connect raises
+    client is disconnected at teardown. `last_seq=n` asks for the replay of the user's events after n.
+    `connect=False` returns it unconnected; a refused connect raises
     socketio.exceptions.ConnectionError, with the server's reason in `client.connect_errors`."""
     clients = []
 
-    def connect_client(url, user=None, *, token=None, transports=("websocket",), query_token=False, connect=True):
+    def connect_client(
+        url, user=None, *, token=None, transports=("websocket",), query_token=False, connect=True, last_seq=None
+    ):
         if token is None and user is not None:
             token = create_access_token(identity=str(user.id))
         client = SocketClient()
@@ -215,6 +218,8 @@ def connect_socket():
         if not connect:
             return client
         auth = {"token": token} if token is not None else None
+        if last_seq is not None:
+            auth = {**(auth or {}), "last_seq": last_seq}
         if query_token:
             url, auth = f"{url}?token={token}", None
         client.connect(url, auth=auth, transports=list(transports), wait_timeout=5)

@@ -8,6 +8,7 @@ People in `world` (tests/worlds.py, shared with test_projects): `admin`, `manage
 import threading
 import uuid
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
@@ -505,9 +506,9 @@ def test_task_moved_reaches_the_project_room_and_members(client, auth_headers, w
         "version": response.json["version"],
     }
     assert watcher.wait_for("task_moved") == expected
-    assert member.wait_for("task_moved") == expected
-    assert creator.wait_for("task_moved") == expected
-    assert creator.wait_for("task_updated") == response.json  # as for any change, for clients that know no board
+    assert member.wait_for("task_moved") == {**expected, "seq": ANY}  # user room: with its seq in their log
+    assert creator.wait_for("task_moved") == {**expected, "seq": ANY}
+    assert creator.wait_for("task_updated") == {**response.json, "seq": ANY}  # as for any change
     bystander.sleep(QUIET)
     assert [event for event, _ in bystander.received if event == "task_moved"] == []
 
@@ -521,17 +522,17 @@ def test_project_events_reach_room_and_members(client, auth_headers, world, sock
 
     updated = client.put(f"/api/projects/{world['project']['id']}", json={"name": "Closing"}, headers=manager)
     assert updated.status_code == 200
-    assert member.wait_for("project_updated") == updated.json
+    assert member.wait_for("project_updated") == {**updated.json, "seq": ANY}
     assert watcher.wait_for("project_updated") == updated.json
 
     created = client.post("/api/projects", json={"name": "Fresh", "key": "fr"}, headers=manager).json
     manager_sock = socket_client(world["people"]["manager"])
     deleted = client.delete(f"/api/projects/{created['id']}", headers=manager)
     assert deleted.status_code == 204
-    assert manager_sock.wait_for("project_deleted") == {"id": created["id"]}
+    assert manager_sock.wait_for("project_deleted") == {"id": created["id"], "seq": ANY}
 
     another = client.post("/api/projects", json={"name": "Later", "key": "lt"}, headers=manager).json
-    assert manager_sock.wait_for("project_created") == another
+    assert manager_sock.wait_for("project_created") == {**another, "seq": ANY}
     outsider.sleep(QUIET)
     assert [event for event, _ in outsider.received if event.startswith("project_")] == []
 

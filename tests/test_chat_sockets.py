@@ -14,6 +14,12 @@ from finstack.extensions import db
 QUIET = 0.3  # seconds to wait before asserting that an event did NOT arrive
 
 
+def logged(payload):
+    """A member's copy of a conversation event: the event as stored, plus its `seq` in the member's event log."""
+    assert isinstance(payload.pop("seq"), int)
+    return payload
+
+
 def bearer(user):
     return {"Authorization": f"Bearer {create_access_token(identity=str(user.id))}"}
 
@@ -53,8 +59,8 @@ def test_a_message_is_acked_with_the_stored_message_and_delivered_to_the_other_m
     ack = send(alices, dm, "Hello Bob", client_id="c-1")
     assert ack["content"] == "Hello Bob" and ack["client_id"] == "c-1"
     assert ack["sender_id"] == str(alice.id) and ack["conversation_id"] == dm
-    assert bobs.wait_for("chat_message") == ack
-    assert alices.wait_for("chat_message") == ack  # the sender's other tabs see it too; dedupe by id
+    assert logged(bobs.wait_for("chat_message")) == ack
+    assert logged(alices.wait_for("chat_message")) == ack  # the sender's other tabs see it too; dedupe by id
     assert stored_count(dm) == 1
 
 
@@ -82,8 +88,8 @@ def test_mark_read_sends_a_read_receipt_to_the_members(dm, alice, bob, socket_cl
     message = send(alices, dm, "Read me")
     receipt = bobs.call("mark_read", {"conversation_id": dm, "message_ids": [message["id"]]}, timeout=5)
     assert receipt["user_id"] == str(bob.id) and receipt["last_read_message_id"] == message["id"]
-    assert alices.wait_for("read_receipt") == receipt
-    assert bobs.wait_for("read_receipt") == receipt
+    assert logged(alices.wait_for("read_receipt")) == receipt
+    assert logged(bobs.wait_for("read_receipt")) == receipt
 
 
 def test_a_non_member_gets_error_acks_and_nothing_is_stored_or_relayed(dm, alice, bob, carol, socket_client):
@@ -145,7 +151,7 @@ def test_an_offline_recipient_catches_up_in_order_after_reconnect(client, dm, al
     assert response.status_code == 200, response.get_json()
     assert [m["id"] for m in response.get_json()["items"]] == sent
     live = send(alices, dm, "after reconnect")
-    assert bobs.wait_for("chat_message") == live
+    assert logged(bobs.wait_for("chat_message")) == live
 
 
 def test_a_conversation_created_while_connected_is_delivered_live(client, alice, bob, socket_client):
@@ -156,7 +162,7 @@ def test_a_conversation_created_while_connected_is_delivered_live(client, alice,
     assert response.status_code in (200, 201), response.get_json()
     conversation_id = response.get_json()["id"]
     ack = send(alices, conversation_id, "New DM")
-    assert bobs.wait_for("chat_message") == ack
+    assert logged(bobs.wait_for("chat_message")) == ack
 
 
 def test_a_removed_member_stops_receiving(client, alice, bob, carol, make_user, socket_client):

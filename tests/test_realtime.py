@@ -137,7 +137,7 @@ def test_a_notification_arrives_live_with_its_stored_id(client, admin, member, m
 
     pushed = mine.wait_for("notification")
     newest = stored_notifications(client, member)[0]
-    assert pushed == newest
+    assert pushed == {**newest, "seq": pushed["seq"]}  # the stored notification, plus its place in the user's log
     assert pushed["type"] == "task_commented" and pushed["task_id"] == str(task.id) and not pushed["is_read"]
     time.sleep(QUIET)
     assert theirs.events("notification") == []
@@ -183,10 +183,11 @@ def test_a_client_catches_up_on_what_it_missed_in_order(no_collapse, client, adm
     missed = stored_notifications(client, member, since=last_seen)
     assert [n["message"] for n in missed] == ["while away 1", "while away 2", "while away 3"]
     assert len({n["id"] for n in missed}) == 3
-    assert again.events("notification") == []  # nothing replayed over the socket: the REST catch-up is the way
+    assert again.events("notification") == []  # connected without last_seq: nothing replayed over the socket
 
     post_comment(client, admin, task.id, "after reconnect")
     live = again.wait_for("notification")
+    live.pop("seq")
     assert stored_notifications(client, member, since=missed[-1]["id"]) == [live]  # no gap, no duplicate
 
 
@@ -287,8 +288,10 @@ def test_task_events_reach_creator_assignee_and_task_room_once_each(
     task_events.task_deleted(task)
     db.session.delete(task)
     db.session.commit()
-    for sock in (creator_sock, assignee_sock, watcher_sock):
-        assert sock.wait_for("task_deleted") == {"id": task_id}
+    for sock in (creator_sock, assignee_sock):  # addressed by user room: with their seq
+        deleted = sock.wait_for("task_deleted")
+        assert deleted == {"id": task_id, "seq": deleted["seq"]} and deleted["seq"] > 0
+    assert watcher_sock.wait_for("task_deleted") == {"id": task_id}  # the task room's: no log, no seq
     time.sleep(QUIET)
     for sock in (creator_sock, assignee_sock, watcher_sock):
         assert len(sock.events("task_updated")) == 1 and len(sock.events("task_deleted")) == 1
@@ -340,20 +343,24 @@ def test_task_changes_over_rest_are_pushed_to_creator_assignee_and_task_room(
     )
     assert response.status_code == 201
     created = response.get_json()
-    assert creator.wait_for("task_created") == created
-    assert assignee.wait_for("task_created") == created
+    for sock in (creator, assignee):
+        pushed = sock.wait_for("task_created")
+        assert pushed == {**created, "seq": pushed["seq"]}
     assert watcher.call("join_task", {"task_id": created["id"]}, timeout=5) == {"ok": True}
 
     response = client.put(
         f"/api/tasks/{created['id']}", json={"note": "Bring the contract"}, headers=bearer(token_for(member))
     )
     assert response.status_code == 200
-    for sock in (creator, assignee, watcher):
-        assert sock.wait_for("task_updated") == response.get_json()
+    for sock in (creator, assignee):
+        pushed = sock.wait_for("task_updated")
+        assert pushed == {**response.get_json(), "seq": pushed["seq"]}
+    assert watcher.wait_for("task_updated") == response.get_json()
 
     assert client.delete(f"/api/tasks/{created['id']}", headers=bearer(token_for(admin))).status_code == 204
-    for sock in (creator, assignee, watcher):
-        assert sock.wait_for("task_deleted") == {"id": created["id"]}
+    for sock in (creator, assignee):
+        assert {**sock.wait_for("task_deleted"), "seq": 0} == {"id": created["id"], "seq": 0}
+    assert watcher.wait_for("task_deleted") == {"id": created["id"]}
     time.sleep(QUIET)
     assert [event for event, _ in bystander.received if event.startswith("task_")] == []
     assert len(creator.events("task_updated")) == 1  # once, though in the user room and (not) the task room

@@ -92,7 +92,7 @@ def test_tag_changes_reach_live_clients(client, member, auth_headers, socket_cli
     headers = auth_headers(member)
     task = create(client, headers)
     response = client.put(f"/api/tasks/{task['id']}", json={"tags": ["live"]}, headers=headers)
-    assert sock.wait_for("task_updated") == response.json
+    assert sock.wait_for("task_updated") == {**response.json, "seq": ANY}
     assert response.json["tags"] == ["live"]
 
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 import sqlalchemy as sa
@@ -244,9 +245,9 @@ def test_live_clients_hear_the_delete_and_the_restore(api, create, member, manag
     task = create(member)
     creator = socket_client(member)
     assert api(manager, "DELETE", f"/api/tasks/{task['id']}").status_code == 204
-    assert creator.wait_for("task_deleted") == {"id": task["id"]}
+    assert creator.wait_for("task_deleted") == {"id": task["id"], "seq": ANY}
     restored = api(manager, "POST", f"/api/tasks/{task['id']}/restore").json
-    assert creator.wait_for("task_restored") == restored
+    assert creator.wait_for("task_restored") == {**restored, "seq": ANY}
     time.sleep(QUIET)
     assert [event for event, _ in creator.received if event.startswith("task_")] == ["task_deleted", "task_restored"]
 

@@ -27,6 +27,7 @@ from finstack.chat import ticket_threads
 from finstack.chat.models import MEMBER_KINDS, Conversation, ConversationMember, Message, direct_key_for
 from finstack.chat.schemas import ConversationEventOut
 from finstack.core import permissions
+from finstack.core.event_log import register_room_members
 from finstack.core.events import (
     after_commit,
     conversation_room,
@@ -74,6 +75,22 @@ def require_member(user, conversation_id):
     elif db.session.get(ConversationMember, (conversation.id, user.id)) is None:
         raise _not_found()
     return conversation
+
+
+def _room_members(conversation_ids):
+    """The users a direct or group conversation's room events are recorded for (finstack.core.event_log): its
+    members. Ticket-thread rooms are ad hoc there (their events reach a reader's log only by user room)."""
+    return (
+        sa.select(sa.cast(ConversationMember.conversation_id, sa.String), ConversationMember.user_id)
+        .join(Conversation, Conversation.id == ConversationMember.conversation_id)
+        .where(
+            ConversationMember.conversation_id.in_([uuid.UUID(key) for key in conversation_ids]),
+            Conversation.kind.in_(MEMBER_KINDS),
+        )
+    )
+
+
+register_room_members("conversation:", _room_members)
 
 
 def live_room(conversation, internal=False):

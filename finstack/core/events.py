@@ -10,6 +10,7 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from finstack.core import event_log
 from finstack.extensions import db, socketio
 
 log = logging.getLogger(__name__)
@@ -22,27 +23,49 @@ def after_commit(callback):
 
 
 def emit_after_commit(event, payload, rooms):
-    """Push a Socket.IO `event` to `rooms` once the transaction commits: one emit, so a socket in several of the
-    rooms receives it once."""
-    rooms = list(dict.fromkeys(rooms))
-    if rooms:
-        after_commit(lambda: socketio.emit(event, payload, to=rooms))
+    """Record `event` for each user `rooms` name (finstack.core.event_log) in this transaction, and push it once it
+    commits: to each such user's room with their `seq` added to the payload, and to the ad-hoc rooms (`task:`,
+    `project:`, …) for the other sockets in them. A socket receives it once."""
+    emit_batch_after_commit([(event, payload, list(rooms))])
 
 
 def emit_batch_after_commit(messages):
-    """Push `(event, payload, room)` messages once the transaction commits; `room` may be a list of rooms (one emit:
-    a socket in several of them receives the message once).
+    """`emit_after_commit` for several `(event, payload, room)` messages; `room` may be a list of rooms.
 
-    With REDIS_URL set the emit goes through the message queue, so any process (a gunicorn worker,
-    the CLI) reaches sockets connected to any other.
+    With REDIS_URL set the emits go through the message queue (and the ad-hoc room emits through the socket
+    registry's control channel), so any process (a gunicorn worker, the CLI) reaches sockets connected to any other.
     """
+    planned = []
+    for event, payload, rooms in messages:
+        rooms = list(dict.fromkeys([rooms] if isinstance(rooms, str) else rooms))
+        users, adhoc = event_log.recipients(rooms)
+        planned.append((event, payload, users, event_log.scope_of(rooms), adhoc))
+    if not planned:
+        return
+    delivered = event_log.record([(event, payload, users, scope) for event, payload, users, scope, _ in planned])
 
     def emit():
-        for event, payload, room in messages:
-            socketio.emit(event, payload, to=room)
+        for (event, payload, _, _, adhoc), seqs in zip(planned, delivered, strict=True):
+            deliver(event, payload, [(str(user_id), seq) for user_id, seq in seqs], adhoc)
 
-    if messages:
-        after_commit(emit)
+    after_commit(emit)
+
+
+def _plain_delivery(event, payload, seqs, rooms):
+    for user_id, seq in seqs:
+        socketio.emit(event, {**payload, "seq": seq}, to=user_room(user_id))
+    if rooms:
+        socketio.emit(event, payload, to=rooms)
+
+
+# How a recorded event reaches sockets: `seqs` [(user_id, seq)] to each user's sockets with its seq, and `rooms`
+# (ad-hoc) to their other sockets. finstack.realtime installs one that holds live events while a socket replays.
+deliver = _plain_delivery
+
+
+def set_delivery(delivery):
+    global deliver
+    deliver = delivery
 
 
 def user_room(user_id):

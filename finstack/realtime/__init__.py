@@ -12,6 +12,7 @@ made anywhere (the CLI included) drops the sockets within a second.
 
 from flask import current_app
 
+from finstack.core.events import set_delivery
 from finstack.extensions import socketio
 from finstack.realtime.registry import Registry
 
@@ -30,6 +31,7 @@ def init_app(app):
     sockets.register_handlers(socketio)
     chat_sockets.register_handlers(socketio)
     app.extensions[EXTENSION] = Registry(app, socketio.server)
+    set_delivery(deliver_events)
 
 
 def socket_registry():
@@ -54,3 +56,11 @@ def join_user(user_id, rooms):
 def leave_user(user_id, rooms):
     """Take the live sockets of `user_id` out of `rooms` (e.g. removed from a conversation)."""
     socket_registry().publish({"op": "leave", "user_id": str(user_id), "rooms": list(rooms)})
+
+
+def deliver_events(event, payload, seqs, rooms):
+    """A recorded event (finstack.core.events), in every process: `seqs` [(user_id, seq)] to those users' sockets
+    with their seq (held while a socket replays), `rooms` to the other sockets in them."""
+    socket_registry().publish(
+        {"op": "events", "event": event, "payload": payload, "seqs": [list(pair) for pair in seqs], "rooms": rooms}
+    )

@@ -36,6 +36,15 @@ class Connection:
         return (self.user_id, self.family, self.version)
 
 
+@dataclass
+class ReplayGate:
+    """A replaying socket: `upto` is the last seq it was sent; live events wait in `held` until the replay ends
+    (then `held` is None)."""
+
+    upto: int
+    held: list | None = field(default_factory=list)
+
+
 class Registry:
     def __init__(self, app, server):
         self.app = app
@@ -50,12 +59,16 @@ class Registry:
         self._watching = False
         self._listening = False
         self._redis = None
+        self._gates = {}  # sid -> ReplayGate, for the sockets that connected with `last_seq`
 
     # -- bookkeeping -----------------------------------------------------------------------------------------------
 
-    def add(self, connection):
-        """Record a socket; True when it is the user's first in this process (they came online)."""
+    def add(self, connection, last_seq=None):
+        """Record a socket; True when it is the user's first in this process (they came online). With `last_seq`
+        its live events are held until `replay` has sent it the ones after `last_seq`."""
         with self._lock:
+            if last_seq is not None:
+                self._gates[connection.sid] = ReplayGate(last_seq)
             self._connections[connection.sid] = connection
             sids = self._sids_by_user[connection.user_id]
             sids.add(connection.sid)
@@ -71,6 +84,7 @@ class Registry:
     def remove(self, sid):
         """Forget a socket; returns (connection, last) — last is True when the user has no socket left here."""
         with self._lock:
+            self._gates.pop(sid, None)
             connection = self._connections.pop(sid, None)
             if connection is None:
                 return None, False
@@ -116,6 +130,8 @@ class Registry:
                         self.server.enter_room(sid, room, namespace=NAMESPACE)
                     else:
                         self.server.leave_room(sid, room, namespace=NAMESPACE)
+        elif op == "events":
+            self._deliver(operation)
 
     def kick(self, sids):
         for sid in sids:
@@ -125,6 +141,67 @@ class Registry:
             except Exception:
                 log.exception("Could not disconnect socket %s", sid)
             self.remove(sid)  # in case the disconnect handler did not run (socket already gone)
+
+    # -- the per-user event stream ---------------------------------------------------------------------------------
+
+    def _deliver(self, operation):
+        """A recorded event: to each recipient's sockets here with their seq, then to the ad-hoc rooms but not to
+        those sockets (they have it already)."""
+        event, payload = operation["event"], operation["payload"]
+        skip = []
+        for user_id, seq in operation["seqs"]:
+            for sid in self.sids_for_user(user_id):
+                skip.append(sid)
+                self._send_live(sid, event, {**payload, "seq": seq}, seq)
+        if operation["rooms"]:
+            self.server.emit(
+                event, payload, to=operation["rooms"], skip_sid=skip or None, namespace=NAMESPACE, ignore_queue=True
+            )
+
+    def _send_live(self, sid, event, data, seq):
+        with self._lock:
+            gate = self._gates.get(sid)
+            if gate is not None:
+                if seq <= gate.upto:
+                    return  # replayed already
+                if gate.held is not None:
+                    gate.held.append((seq, event, data))
+                    return
+        self.server.emit(event, data, to=sid, namespace=NAMESPACE, ignore_queue=True)
+
+    def replay(self, sid, user_id):
+        """Send socket `sid` the events after its `last_seq` from the database, in order, then the live ones held
+        meanwhile (those not replayed), then `events_replayed {last_seq}`; live events flow directly after that.
+        `events_resync {}` instead when events after `last_seq` are past retention. Runs as a background task."""
+        from finstack.stream import service
+
+        with self._lock:
+            gate = self._gates.get(sid)
+        if gate is None:
+            return
+        try:
+            with self.app.app_context():
+                user = service.user_for_replay(user_id)
+                has_more = user is not None
+                while has_more:
+                    page = service.events_after(user, since=gate.upto, limit=service.REPLAY_PAGE)
+                    if page.get("resync"):
+                        self.server.emit("events_resync", {}, to=sid, namespace=NAMESPACE, ignore_queue=True)
+                        break
+                    for row in page["events"]:
+                        data = {**row.payload, "seq": row.seq}
+                        self.server.emit(row.event, data, to=sid, namespace=NAMESPACE, ignore_queue=True)
+                    gate.upto = max(gate.upto, page["last_seq"])
+                    has_more = page["has_more"]
+        except Exception:
+            log.exception("Replay to socket %s failed", sid)
+        with self._lock:
+            held, gate.held = gate.held or [], None
+            for seq, event, data in sorted(held, key=lambda item: item[0]):
+                if seq > gate.upto:
+                    self.server.emit(event, data, to=sid, namespace=NAMESPACE, ignore_queue=True)
+                    gate.upto = seq
+            self.server.emit("events_replayed", {"last_seq": gate.upto}, to=sid, namespace=NAMESPACE, ignore_queue=True)
 
     # -- presence ---------------------------------------------------------------------------------------------------
 

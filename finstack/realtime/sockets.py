@@ -6,6 +6,8 @@ connect     auth `{"token": <access token>}` (or `?token=`); refused with a conn
             threads of the active tickets the user requested, holds or whose department they lead
             (`conversation:<id>`; staff also `conversation-staff:<id>`, where internal notes go), and
             `department:<id>` for each helpdesk department the user is an agent or lead of (its tickets' events).
+            With `auth.last_seq` (a whole number; `validation_failed` otherwise) the socket is first sent the user's
+            events after it, in order, then `events_replayed {last_seq}`, then live ones (README "Missed events").
 join_task   `{"task_id"}` → ack `{"ok": true}` or `{"error", "details"}`; joins `task:<id>` if the user may read it:
             the task's events and its chat thread's `chat_message`, `typing` and `read_receipt`.
 leave_task  `{"task_id"}` → ack `{"ok": true}`.
@@ -54,8 +56,19 @@ def _conversation_rooms(user):
     return [conversation_room(cid) for cid in conversations.conversation_ids_for(user)] + tickets, staff
 
 
+def _last_seq(auth):
+    """`auth.last_seq`: replay the events after it. A whole number of 0 or more, or absent (no replay)."""
+    value = auth.get("last_seq") if isinstance(auth, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise service.SocketAuthError("validation_failed", "last_seq must be a whole number of 0 or more")
+    return value
+
+
 def on_connect(auth=None):
     try:
+        last_seq = _last_seq(auth)
         user, claims = service.authenticate(_presented_token(auth))
         user_id = str(user.id)
         conversation_rooms, staff_rooms = _conversation_rooms(user)
@@ -73,8 +86,11 @@ def on_connect(auth=None):
     session["user_id"] = user_id
     registry = _registry()
     connection = Connection(request.sid, user_id, claims["fam"], claims["ver"], conversation_rooms)
-    if registry.add(connection):
+    if registry.add(connection, last_seq):
         registry.announce(connection, online=True)
+    if last_seq is not None:
+        # Events sent before the CONNECT packet are kept by the clients (socket.io-client buffers them).
+        registry.server.start_background_task(registry.replay, request.sid, user_id)
 
 
 def on_disconnect(reason=None):
