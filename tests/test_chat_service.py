@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 from finstack import realtime
 from finstack.chat import conversations, messages
 from finstack.chat.models import Conversation, ConversationMember, Message
+from finstack.core import events as core_events
 from finstack.core import permissions
+from finstack.core.events import user_room
 from finstack.errors import ApiError
-from finstack.extensions import db, socketio
+from finstack.extensions import db
 from finstack.tasks.models import Task
 from finstack.users import service as users
 
@@ -28,8 +30,14 @@ def api(client, auth_headers):
 
 @pytest.fixture
 def emitted(monkeypatch):
+    """What is pushed after commit: (event, payload, rooms), the recipients' user rooms (each copy with its `seq`,
+    left out here) first, then the ad-hoc rooms."""
     events = []
-    monkeypatch.setattr(socketio, "emit", lambda event, payload, to=None, **kw: events.append((event, payload, to)))
+
+    def deliver(event, payload, seqs, rooms):
+        events.append((event, payload, [user_room(user_id) for user_id, _ in seqs] + list(rooms)))
+
+    monkeypatch.setattr(core_events, "deliver", deliver)
     monkeypatch.setattr(realtime, "join_user", lambda user_id, rooms: None)
     monkeypatch.setattr(realtime, "leave_user", lambda user_id, rooms: None)
     return events
@@ -101,9 +109,10 @@ def test_send_message_stores_then_emits_once(app, alice, bob, emitted):
     payload = messages.message_out(message)
     assert payload["conversation_id"] == str(direct.id) and payload["client_id"] == "c-1"
     assert payload["sender_id"] == str(alice.id) and payload["content"] == "hello"
-    pushed = {event: (body, to) for event, body, to in emitted}
-    assert len(emitted) == 2 and pushed["chat_message"] == (payload, [f"conversation:{direct.id}"])
-    assert pushed["notification"][1] == f"user:{bob.id}"  # bob has no socket: a DM notifies him
+    members = {user_room(alice.id), user_room(bob.id)}
+    pushed = {event: (body, set(rooms)) for event, body, rooms in emitted}
+    assert len(emitted) == 2 and pushed["chat_message"] == (payload, members | {f"conversation:{direct.id}"})
+    assert pushed["notification"][1] == {user_room(bob.id)}  # bob has no socket: a DM notifies him
 
     again, created = messages.send_message(alice, direct.id, "hello (retried)", client_id="c-1")
     assert created is False and again.id == message.id and again.content == "hello"
@@ -144,7 +153,8 @@ def test_mark_read_payload_and_event(app, alice, bob, emitted):
     assert payload["conversation_id"] == str(direct.id) and payload["user_id"] == str(alice.id)
     assert payload["message_ids"] == [first_id] and payload["last_read_message_id"] == first_id
     assert payload["read_at"].endswith("+00:00")
-    assert emitted == [("read_receipt", payload, [f"conversation:{direct.id}"])]
+    rooms = {user_room(alice.id), user_room(bob.id), f"conversation:{direct.id}"}
+    assert [(event, body, set(to)) for event, body, to in emitted] == [("read_receipt", payload, rooms)]
 
     everything = messages.mark_read(alice, direct.id)
     assert everything["message_ids"] == [] and everything["last_read_message_id"] == second_id
