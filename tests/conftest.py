@@ -21,6 +21,8 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from finstack import create_app
+from finstack.core import events as core_events
+from finstack.core.events import user_room
 from finstack.extensions import db
 from finstack.users import service as users
 
@@ -270,3 +272,18 @@ def smtp_sink(app_config):
     app_config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_RETRY_DELAY=0.05)
     yield sink
     controller.stop()
+
+
+@pytest.fixture
+def deliveries(monkeypatch):
+    """What is pushed after commit, as (event, payload, rooms): the recipients' user rooms first (each copy goes with
+    its `seq`, left out here), then the ad-hoc rooms (`conversation:`, `task:`, ...) for the other sockets in them.
+    Recorded where finstack.core.events hands a committed event to the sockets (every process, through the
+    registry)."""
+    pushed = []
+
+    def deliver(event, payload, seqs, rooms):
+        pushed.append((event, payload, [user_room(user_id) for user_id, _ in seqs] + list(rooms)))
+
+    monkeypatch.setattr(core_events, "deliver", deliver)
+    return pushed

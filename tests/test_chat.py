@@ -12,7 +12,7 @@ from finstack import realtime
 from finstack.audit.models import AuditLog
 from finstack.chat import conversations, messages
 from finstack.chat.models import Conversation, ConversationMember, Message, direct_key_for
-from finstack.extensions import db, socketio
+from finstack.extensions import db
 from finstack.users import service as users
 
 CONVERSATION_FIELDS = {
@@ -86,16 +86,14 @@ def dave(make_user):
 
 
 @pytest.fixture
-def emitted(monkeypatch):
-    """Every Socket.IO emit as (event, payload, room), in order."""
-    events = []
+def emitted(deliveries):
+    """What is pushed after commit, as (event, payload, rooms) (the `deliveries` fixture)."""
+    return deliveries
 
-    def emit(event, payload, to=None, **kw):
-        """One entry per room the emit reaches (one emit may name several rooms)."""
-        events.extend((event, payload, room) for room in (to if isinstance(to, list) else [to]))
 
-    monkeypatch.setattr(socketio, "emit", emit)
-    return events
+def per_room(emitted, kind):
+    """`(payload, room)` for each room an event of `kind` reached."""
+    return [(payload, room) for event, payload, rooms in emitted if event == kind for room in rooms]
 
 
 @pytest.fixture
@@ -176,7 +174,7 @@ def test_dm_is_created_once_per_pair_whoever_starts_it(api, alice, bob, emitted,
         assert session.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 1
 
     # Both members heard about the new conversation once, and their sockets were put in its room.
-    created = [(payload, room) for event, payload, room in emitted if event == "conversation_updated"]
+    created = per_room(emitted, "conversation_updated")
     assert {room for _, room in created} == {f"user:{alice.id}", f"user:{bob.id}"}
     assert all(payload["action"] == "created" and payload["conversation_id"] == body["id"] for payload, _ in created)
     assert sorted(moved) == sorted(("join", user.id, [f"conversation:{body['id']}"]) for user in (alice, bob))
@@ -284,7 +282,7 @@ def test_members_add_remove_and_rename_a_group(api, alice, bob, carol, dave, emi
     assert set(response.json["participant_ids"]) == set(ids(alice, bob, carol, dave))
     assert api(dave, "GET", f"/conversations/{conversation_id}").status_code == 200
 
-    updates = [(payload, room) for event, payload, room in emitted if event == "conversation_updated"]
+    updates = per_room(emitted, "conversation_updated")
     assert {room for _, room in updates} == {f"user:{user.id}" for user in (alice, bob, carol, dave)}
     payload = updates[0][0]
     assert payload["action"] == "updated" and payload["name"] == "Renamed"
@@ -299,7 +297,7 @@ def test_members_add_remove_and_rename_a_group(api, alice, bob, carol, dave, emi
     assert response.status_code == 200
     assert set(response.json["participant_ids"]) == set(ids(alice, bob, carol))
     # The removed member is told too (so their client drops the conversation), then loses access.
-    rooms = {room for event, _, room in emitted if event == "conversation_updated"}
+    rooms = {room for _, room in per_room(emitted, "conversation_updated")}
     assert f"user:{dave.id}" in rooms
     assert moved == [("leave", dave.id, [f"conversation:{conversation_id}"])]
     assert api(dave, "GET", f"/conversations/{conversation_id}").status_code == 404
@@ -431,10 +429,9 @@ def test_read_marks_everything_or_up_to_a_message(api, alice, bob, carol, emitte
     assert partial.json["last_read_message_id"] == sent[1]["id"]
     assert partial.json["message_ids"] == [sent[1]["id"]]
     assert partial.json["user_id"] == str(alice.id) and partial.json["conversation_id"] == conversation_id
-    receipts = [(payload, room) for event, payload, room in emitted if event == "read_receipt"]
-    assert len(receipts) == 1
-    payload, room = receipts[0]
-    assert room == f"conversation:{conversation_id}"
+    (event, payload, rooms), *more = emitted
+    assert event == "read_receipt" and more == []
+    assert set(rooms) == {f"user:{alice.id}", f"user:{bob.id}", f"conversation:{conversation_id}"}
     assert payload == {key: value for key, value in partial.json.items() if key != "unread_count"}
 
     # The newest of the given ids counts; an older one never moves the marker back.
@@ -505,8 +502,10 @@ def test_send_and_read_messages(api, alice, bob, emitted):
     assert datetime.fromisoformat(message["created_at"]).utcoffset().total_seconds() == 0
 
     # bob has no socket: he is notified too (tests/test_noise.py)
-    assert emitted[1:] == [("chat_message", message, f"conversation:{conversation_id}")]
-    assert emitted[0][0] == "notification" and emitted[0][2] == f"user:{bob.id}"
+    members = {f"user:{alice.id}", f"user:{bob.id}"}
+    notified, pushed = emitted
+    assert pushed[:2] == ("chat_message", message) and set(pushed[2]) == members | {f"conversation:{conversation_id}"}
+    assert notified[0] == "notification" and notified[2] == [f"user:{bob.id}"]
     listing = api(bob, "GET", f"/conversations/{conversation_id}/messages")
     assert listing.json["items"] == [message]
     assert listing.json["cursor"] == {

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 from finstack import realtime
 from finstack.chat import conversations, messages
 from finstack.chat.models import Conversation, ConversationMember, Message
-from finstack.core import events as core_events
 from finstack.core import permissions
 from finstack.core.events import user_room
 from finstack.errors import ApiError
@@ -29,18 +28,11 @@ def api(client, auth_headers):
 
 
 @pytest.fixture
-def emitted(monkeypatch):
-    """What is pushed after commit: (event, payload, rooms), the recipients' user rooms (each copy with its `seq`,
-    left out here) first, then the ad-hoc rooms."""
-    events = []
-
-    def deliver(event, payload, seqs, rooms):
-        events.append((event, payload, [user_room(user_id) for user_id, _ in seqs] + list(rooms)))
-
-    monkeypatch.setattr(core_events, "deliver", deliver)
+def emitted(deliveries, monkeypatch):
+    """What is pushed after commit (the `deliveries` fixture); sockets are not moved between rooms."""
     monkeypatch.setattr(realtime, "join_user", lambda user_id, rooms: None)
     monkeypatch.setattr(realtime, "leave_user", lambda user_id, rooms: None)
-    return events
+    return deliveries
 
 
 @pytest.fixture

@@ -162,7 +162,8 @@ def test_socket_session_through_nginx_and_a_dm_across_the_two_processes(stack, m
         timeout=10,
     )
     assert "error" not in ack, ack
-    assert sock.wait_for("chat_message", lambda message: message["id"] == ack["id"], timeout=10) == ack
+    received = sock.wait_for("chat_message", lambda message: message["id"] == ack["id"], timeout=10)
+    assert received == ack | {"seq": received["seq"]}  # the recipient's copy carries their event seq
 
     reply = sock.call(
         "send_message",
@@ -170,4 +171,5 @@ def test_socket_session_through_nginx_and_a_dm_across_the_two_processes(stack, m
         timeout=10,
     )
     assert "error" not in reply, reply
-    assert partner_sock.wait_for("chat_message", lambda message: message["id"] == reply["id"], timeout=10) == reply
+    received = partner_sock.wait_for("chat_message", lambda message: message["id"] == reply["id"], timeout=10)
+    assert received == reply | {"seq": received["seq"]} and received["seq"] > 0

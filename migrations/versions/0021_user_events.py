@@ -1,7 +1,7 @@
 """user_events, user_event_counters: the per-user event log (replay of missed live events)
 
 Revision ID: 0021
-Revises: 0023
+Revises: 0020
 Create Date: 2026-12-02
 
 Reviewed by hand: two new tables, nothing rebuilt (no batch mode, so the `tasks`/`tickets` search triggers are
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0023"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
