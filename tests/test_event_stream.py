@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import requests
 import sqlalchemy as sa
 from flask_jwt_extended import create_access_token
 
@@ -15,6 +16,8 @@ from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.stream import service as stream
+from finstack.tasks import service as tasks
+from tests.processes import Server, environment
 
 QUIET = 0.3
 
@@ -45,7 +48,7 @@ def test_events_are_listed_in_order_with_their_seq_and_paged(client, admin, memb
     assert page["last_seq"] == 2 and page["has_more"] is True
     rest = events(client, member, since=2)
     assert [e["data"]["title"] for e in rest["events"]] == ["n3"] and rest["has_more"] is False
-    assert events(client, member, since=3) == {"events": [], "last_seq": 3, "has_more": False}
+    assert events(client, member, since=3) == {"events": [], "last_seq": 3, "has_more": False, "resync": False}
     assert events(client, admin)["events"] == []  # another user's log
 
 
@@ -91,12 +94,17 @@ def test_events_past_retention_ask_for_a_resync(app, client, admin, member, sock
     db.session.execute(sa.update(UserEvent).values(created_at=utcnow() - timedelta(days=8)))
     db.session.commit()
     note(admin, member, "new")
-    assert events(client, member, since=0) == {"resync": True}
-    assert [e["data"]["title"] for e in events(client, member, since=1)["events"]] == ["new"]
+    resync = {"events": [], "last_seq": 2, "has_more": False, "resync": True}
+    assert events(client, member, since=0) == resync
+    page = events(client, member, since=1)
+    assert [e["data"]["title"] for e in page["events"]] == ["new"] and page["resync"] is False
     assert stream.prune() == 1
-    assert events(client, member, since=0) == {"resync": True}
+    assert events(client, member, since=0) == resync
     sock = socket_client(member, last_seq=0)
-    assert sock.wait_for("events_resync") == {}
+    assert sock.wait_for("events_resync") == {"last_seq": 2}
+    assert sock.wait_for("events_replayed") == {"last_seq": 2}
+    note(admin, member, "after the reload")
+    assert sock.wait_for("notification")["seq"] == 3
 
 
 def test_a_member_removed_from_a_group_is_not_replayed_its_messages(client, admin, member, make_user):
@@ -138,3 +146,59 @@ def test_concurrent_writers_give_distinct_increasing_seqs(app, admin, member, ma
     for user_id in ids[1:]:
         seqs = db.session.scalars(sa.select(UserEvent.seq).where(UserEvent.user_id == user_id).order_by(UserEvent.seq))
         assert list(seqs) == list(range(1, 41))
+
+
+def sequenced(sock):
+    """The seqs of the events `sock` received that carry one, in arrival order."""
+    return [data["seq"] for _, data in list(sock.received) if isinstance(data, dict) and "seq" in data]
+
+
+def comment(url, author, task_id, content):
+    response = requests.post(
+        f"{url}/api/tasks/{task_id}/comments", json={"content": content}, headers=bearer(author), timeout=30
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_events_missed_while_the_server_restarts_are_replayed_once_in_order(
+    database_url, tmp_path, admin, member, connect_socket
+):
+    """A real `python app.py`: the member's socket sees a live event, the server is killed (-9) and events happen
+    while it is down (written by this process, straight to the database); after the restart a reconnect with
+    `last_seq` replays each of them once, in order, and live events follow without a gap."""
+    task = tasks.create_task(
+        admin,
+        entity_name="Acme Ltd",
+        task_type="Call",
+        task_time=utcnow() + timedelta(days=1),
+        contact_person_id=member.id,
+        status="open",
+    )
+    env = environment(database_url, JOBS_IN_PROCESS="false")
+    server = Server(env, tmp_path / "before.log")
+    server.wait_up()
+    sock = connect_socket(server.url, member)
+    comment(server.url, admin, task.id, "before the restart")
+    last_seq = sock.wait_for("notification", lambda n: n["type"] == "task_commented", timeout=10)["seq"]
+    time.sleep(QUIET)
+    last_seq = max(sequenced(sock))
+    sock.disconnect()
+    server.kill()
+
+    for number in range(1, 4):
+        note(admin, member, f"away {number}")
+
+    restarted = Server(env, tmp_path / "after.log")
+    try:
+        restarted.wait_up()
+        again = connect_socket(restarted.url, member, last_seq=last_seq)
+        assert again.wait_for("events_replayed", timeout=10) == {"last_seq": last_seq + 3}
+        comment(restarted.url, admin, task.id, "after the restart")
+        again.wait_for("notification", lambda n: n["type"] == "task_commented", timeout=10)
+        time.sleep(QUIET)
+        titles = [n["title"] for n in again.events("notification")]
+        assert titles[:3] == ["away 1", "away 2", "away 3"] and len(titles) == 4
+        seqs = sequenced(again)
+        assert seqs == list(range(last_seq + 1, last_seq + 1 + len(seqs)))  # no gap, no duplicate, in order
+    finally:
+        restarted.kill()

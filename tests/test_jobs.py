@@ -10,7 +10,6 @@ import threading
 import time
 from datetime import timedelta
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 import requests
@@ -28,9 +27,8 @@ from finstack.notifications.models import Notification
 from finstack.tasks.models import Task
 from tests.conftest import free_port
 from tests.overlap import run_two_overlapping
+from tests.processes import ROOT, START_TIMEOUT, Server, environment, flask_cli
 
-ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 60
 POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
 
 # What the test handlers did: (kind, job id, attempt, thread name), in order.
@@ -315,25 +313,6 @@ def test_done_jobs_are_pruned_after_the_retention_period(app):
 # --- processes killed with SIGKILL -------------------------------------------------------------------------------
 
 
-def _environment(database_url, **extra):
-    env = {key: value for key, value in os.environ.items() if key not in ("SOCKETIO_ASYNC_MODE", "BIND")}
-    env.update(
-        FINSTACK_ENV="testing",  # the test secrets, so the tests can sign tokens the servers accept
-        DATABASE_URL=database_url,
-        FLASK_APP="app",
-        PYTHONUNBUFFERED="1",
-        MAIL_USE_TLS="false",
-        **{key: str(value) for key, value in extra.items()},
-    )
-    return env
-
-
-def _flask(env, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 class BlockingSink:
     """An SMTP server whose first DATA hangs (the worker is mid-delivery) until `release`; keeps every message."""
 
@@ -379,7 +358,7 @@ def test_a_job_survives_a_worker_killed_mid_delivery(app_config, database_url, m
             address = assignee.email
             assert _assign(app.test_client(), actor, assignee).status_code == 201
             (job,) = _jobs(kind="mail")
-            env = _environment(
+            env = environment(
                 database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=port, JOB_LEASE_SECONDS=5, JOB_POLL_SECONDS=0.2
             )
             process = subprocess.Popen(
@@ -402,7 +381,7 @@ def test_a_job_survives_a_worker_killed_mid_delivery(app_config, database_url, m
             while utcnow() <= job.locked_until:
                 time.sleep(0.1)
 
-            result = _flask(env, "worker", "--once")
+            result = flask_cli(env, "worker", "--once")
             assert result.returncode == 0, result.stdout + result.stderr
             assert "Jobs run: 1" in result.stdout
             (job,) = _jobs(kind="mail")
@@ -421,7 +400,7 @@ def test_flask_worker_stops_on_sigterm(database_url):
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "worker"],
         cwd=ROOT,
-        env=_environment(database_url, JOB_POLL_SECONDS=0.2, LOG_LEVEL="info"),
+        env=environment(database_url, JOB_POLL_SECONDS=0.2, LOG_LEVEL="info"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -440,48 +419,12 @@ def test_flask_worker_stops_on_sigterm(database_url):
     assert "stopped" in output
 
 
-class Server:
-    """`python app.py` on the test database, in a subprocess."""
-
-    def __init__(self, env, log_path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in kill()
-        self.process = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=ROOT,
-            env={**env, "PORT": str(self.port), "HOST": "127.0.0.1"},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_up(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-            try:
-                if requests.get(f"{self.url}/api/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"server did not start within {START_TIMEOUT} s:\n{self.log_path.read_text()}")
-
-    def kill(self):
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self._log.close()
-
-
 @pytest.fixture
 def app_py(database_url, tmp_path, smtp_sink):
     servers = []
 
     def start(**extra):
-        env = _environment(
+        env = environment(
             database_url,
             MAIL_SERVER="127.0.0.1",
             MAIL_PORT=smtp_sink.port,
@@ -511,7 +454,7 @@ def test_mail_queued_by_a_web_process_killed_after_responding_is_sent_by_a_later
     assert (job.status, job.payload["to"]) == ("queued", assignee.email)
     assert smtp_sink.messages == []
 
-    result = _flask(env, "worker", "--once")
+    result = flask_cli(env, "worker", "--once")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Jobs run: 1" in result.stdout
     assert [message["To"] for message in smtp_sink.messages] == [assignee.email]

@@ -182,3 +182,58 @@ def test_a_client_on_one_process_receives_what_the_other_process_and_the_cli_emi
     assert other.wait_disconnected(timeout=5)
     assert time.monotonic() - start < 1.0
     assert sock.connected
+
+
+def test_a_reconnect_with_last_seq_replays_what_the_other_process_recorded_then_its_live_events(
+    servers, make_user, admin, connect_socket
+):
+    """The member's socket is on A; while it is away B records events for them; back on A with `last_seq` it gets
+    each missed event once, in order, then B's live events through Redis, numbered on without a gap."""
+    url_a, url_b = servers
+    member = make_user()
+    # A task per comment, made first (by this process, which has no Redis: its own events are only replayed):
+    # repeats about one task within a minute would collapse into one notification.
+    own_tasks = iter(
+        [
+            tasks.create_task(
+                admin,
+                entity_name="Acme Ltd",
+                task_type="Call",
+                task_time=utcnow() + timedelta(days=1),
+                contact_person_id=member.id,
+                status="open",
+            )
+            for _ in range(5)
+        ]
+    )
+
+    def comment(content):
+        response = requests.post(
+            f"{url_b}/api/tasks/{next(own_tasks).id}/comments",
+            json={"content": content},
+            headers=bearer(admin),
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+
+    def sequenced(sock):
+        return [data["seq"] for _, data in list(sock.received) if isinstance(data, dict) and "seq" in data]
+
+    sock = connect_socket(url_a, member)
+    comment("seen live")
+    sock.wait_for("notification", lambda n: n["type"] == "task_commented", timeout=10)
+    time.sleep(0.3)
+    last_seq = max(sequenced(sock))
+    sock.disconnect()
+    for number in range(1, 4):
+        comment(f"away {number}")
+
+    again = connect_socket(url_a, member, last_seq=last_seq)
+    replayed_to = again.wait_for("events_replayed", timeout=10)["last_seq"]
+    comment("live again")
+    again.wait_for("notification", lambda n: "live again" in n["message"], timeout=10)
+    time.sleep(0.3)
+    messages = [n["message"] for n in again.events("notification") if n["type"] == "task_commented"]
+    assert messages == ["away 1", "away 2", "away 3", "live again"]
+    seqs = sequenced(again)
+    assert seqs == list(range(last_seq + 1, last_seq + 1 + len(seqs))) and replayed_to < seqs[-1]

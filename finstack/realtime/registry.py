@@ -172,7 +172,8 @@ class Registry:
     def replay(self, sid, user_id):
         """Send socket `sid` the events after its `last_seq` from the database, in order, then the live ones held
         meanwhile (those not replayed), then `events_replayed {last_seq}`; live events flow directly after that.
-        `events_resync {}` instead when events after `last_seq` are past retention. Runs as a background task."""
+        `events_resync {last_seq}` instead when events after `last_seq` are past retention (reload state: live events
+        follow from that seq on). Runs as a background task."""
         from finstack.stream import service
 
         with self._lock:
@@ -185,8 +186,10 @@ class Registry:
                 has_more = user is not None
                 while has_more:
                     page = service.events_after(user, since=gate.upto, limit=service.REPLAY_PAGE)
-                    if page.get("resync"):
-                        self.server.emit("events_resync", {}, to=sid, namespace=NAMESPACE, ignore_queue=True)
+                    if page["resync"]:
+                        resync = {"last_seq": page["last_seq"]}
+                        self.server.emit("events_resync", resync, to=sid, namespace=NAMESPACE, ignore_queue=True)
+                        gate.upto = max(gate.upto, page["last_seq"])
                         break
                     for row in page["events"]:
                         data = {**row.payload, "seq": row.seq}

@@ -19,7 +19,8 @@ class EventOut(BaseSchema):
 
 
 class EventPageOut(BaseSchema):
-    """Either a page (`events`, `last_seq`, `has_more`) or `{"resync": true}`."""
+    """A page of events; `resync` true (with no events, and `last_seq` your latest) when events after `since` are
+    past retention."""
 
     events = fields.List(fields.Nested(EventOut))
     last_seq = fields.Integer()

@@ -35,18 +35,18 @@ def _cutoff(now=None):
 
 
 def events_after(user, since=0, limit=100):
-    """`{events, last_seq, has_more}`: the user's readable events with seq > `since`, at most `limit`, in order; or
-    `{"resync": True}` when events after `since` are past retention (pruned or due to be)."""
+    """`{events, last_seq, has_more, resync}`: the user's readable events with seq > `since`, at most `limit`, in
+    order. When events after `since` are past retention (pruned or due to be) the page is empty with `resync` true
+    and `last_seq` the user's latest seq: reload your state, then continue from there."""
     cutoff = _cutoff()
     oldest = db.session.scalar(
         sa.select(sa.func.min(UserEvent.seq)).where(UserEvent.user_id == user.id, UserEvent.created_at >= cutoff)
     )
+    latest = db.session.scalar(sa.select(UserEventCounter.last_seq).where(UserEventCounter.user_id == user.id)) or 0
     if oldest is None:
-        oldest = 1 + (
-            db.session.scalar(sa.select(UserEventCounter.last_seq).where(UserEventCounter.user_id == user.id)) or 0
-        )
+        oldest = latest + 1
     if since + 1 < oldest:
-        return {"resync": True}
+        return {"events": [], "last_seq": latest, "has_more": False, "resync": True}
     rows = db.session.scalars(
         sa.select(UserEvent)
         .where(UserEvent.user_id == user.id, UserEvent.seq > since)
@@ -60,6 +60,7 @@ def events_after(user, since=0, limit=100):
         "events": [row for row in rows if row.scope not in hidden],
         "last_seq": rows[-1].seq if rows else since,
         "has_more": has_more,
+        "resync": False,
     }
 
 
