@@ -9,6 +9,8 @@ Creates the database when missing and migrates it, then, each figure from an emp
 * **throughput**: JOBS no-op jobs run by N worker threads at once (one claim and one settle transaction per job, as
   `flask worker` does), for each N of --workers; beside a floor: the same number of bare one-row UPDATE-and-commit
   round trips on one connection;
+* **webhook**: MAILS events published to one webhook on a local HTTP receiver, each committed alone: median and
+  p99 from commit to the receiver's arrival (signed JSON POST by the `webhook` job, as for a task write);
 * **mail**: MAILS `mail` jobs, each committed alone, delivered by one in-process worker to a local SMTP sink
   (aiosmtpd): median and p99 from commit to the sink's receipt. The worker wakes on commit (as `python app.py`
   does); a `flask worker` in another process finds a job within JOB_POLL_SECONDS (1 s) instead.
@@ -17,12 +19,14 @@ Prints figures and asserts nothing about time.
 """
 
 import argparse
+import json
 import socket
 import statistics
 import sys
 import threading
 import time
 from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -37,6 +41,8 @@ from finstack.extensions import db
 from finstack.jobs import service, worker
 from finstack.jobs.models import Job
 from finstack.notifications.service import MAIL_JOB
+from finstack.webhooks import service as webhooks
+from finstack.webhooks.models import Webhook, WebhookEvent
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/finstack_jobs_bench"
 
@@ -117,41 +123,96 @@ def bench_floor(count):
         connection.close()
 
 
+class Arrivals:
+    """When each awaited item reached its receiver (perf_counter), by name."""
+
+    def __init__(self):
+        self.times = {}
+        self.condition = threading.Condition()
+
+    def arrived(self, name):
+        with self.condition:
+            self.times[name] = time.perf_counter()
+            self.condition.notify_all()
+
+    def wait(self, name):
+        with self.condition:
+            if not self.condition.wait_for(lambda: name in self.times, timeout=30):
+                raise SystemExit(f"{name} never arrived")
+        return self.times[name]
+
+
+def commit_to_receipt(app, count, arrivals, write):
+    """(median, p99) ms from the commit of `write(name)` to its arrival, one at a time, with an in-process worker."""
+    stop = worker.start_in_process(app)
+    latencies = []
+    try:
+        for number in range(count):
+            name = f"bench {number}"
+            write(name)
+            db.session.commit()
+            committed = time.perf_counter()
+            latencies.append((arrivals.wait(name) - committed) * 1000)
+    finally:
+        stop.set()
+        service.enqueued.set()
+    latencies.sort()
+    return statistics.median(latencies), latencies[max(0, int(len(latencies) * 0.99) - 1)]
+
+
 def bench_mail(app, count):
     empty_queue()
-    received = {}
-    arrived = threading.Condition()
+    arrivals = Arrivals()
 
     class Sink:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-            message = message_from_bytes(envelope.content)
-            with arrived:
-                received[message["Subject"]] = time.perf_counter()
-                arrived.notify_all()
+            arrivals.arrived(message_from_bytes(envelope.content)["Subject"])
             return "250 OK"
 
     port = free_port()
     controller = Controller(Sink(), hostname="127.0.0.1", port=port)
     controller.start()
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False)
-    stop = worker.start_in_process(app)
-    latencies = []
     try:
-        for number in range(count):
-            subject = f"bench {number}"
-            jobs.enqueue(MAIL_JOB, {"to": "bench@example.com", "subject": subject, "body": "."}, key=subject)
-            db.session.commit()
-            committed = time.perf_counter()
-            with arrived:
-                if not arrived.wait_for(lambda subject=subject: subject in received, timeout=30):
-                    raise SystemExit(f"{subject} never arrived")
-            latencies.append((received[subject] - committed) * 1000)
+        return commit_to_receipt(
+            app,
+            count,
+            arrivals,
+            lambda name: jobs.enqueue(MAIL_JOB, {"to": "bench@example.com", "subject": name, "body": "."}, key=name),
+        )
     finally:
-        stop.set()
-        service.enqueued.set()
         controller.stop()
-    latencies.sort()
-    return statistics.median(latencies), latencies[max(0, int(len(latencies) * 0.99) - 1)]
+
+
+def bench_webhook(app, count):
+    """A webhook on a local HTTP receiver, subscribed to `task_created`; each event published as a task write does
+    (`webhooks.publish` in the writer's transaction)."""
+    empty_queue()
+    arrivals = Arrivals()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+            arrivals.arrived(body["data"]["name"])
+
+        def log_message(self, *args):
+            """Quiet."""
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    db.session.execute(sa.delete(Webhook))
+    url = f"http://127.0.0.1:{receiver.server_port}/hook"
+    db.session.add(Webhook(url=url, secret="s" * 32, active=True, subscriptions=[WebhookEvent(event="task_created")]))
+    db.session.commit()
+    try:
+        return commit_to_receipt(app, count, arrivals, lambda name: webhooks.publish("task_created", {"name": name}))
+    finally:
+        receiver.shutdown()
+        db.session.execute(sa.delete(Webhook))
+        db.session.commit()
 
 
 def main():
@@ -181,6 +242,9 @@ def main():
             print(f"| throughput, {options.jobs} no-op jobs, {workers} worker thread(s) | {rate:,.0f} jobs/s |")
         median, p99 = bench_mail(app, options.mails)
         print(f"| mail, commit to SMTP receipt, {options.mails} e-mails: median / p99 | {median:.1f} / {p99:.1f} ms |")
+        median, p99 = bench_webhook(app, options.mails)
+        figure = f"webhook, commit to HTTP receipt, {options.mails} events: median / p99"
+        print(f"| {figure} | {median:.1f} / {p99:.1f} ms |")
         empty_queue()
         print(f"load average at end: {Path('/proc/loadavg').read_text().split()[:3]}")
         db.engine.dispose()
