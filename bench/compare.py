@@ -142,10 +142,11 @@ def start_peer(url, venv, secret, log_file):
     env = dict(os.environ)
     env.update(PEER_DATABASE_URL=sa.make_url(url).set(drivername="postgresql+psycopg").render_as_string(False))
     env.update(PEER_SECRET_KEY=secret)
-    command = [str(venv / "bin" / "uvicorn"), "--app-dir", "bench/peers", "fastapi_items.app:app", "--host"]
+    command = [str(venv / "bin" / "uvicorn"), "--app-dir", "bench/peers", "fastapi_items.app:app"]
+    command += ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
     return api_latency.launch(
         "uvicorn",
-        lambda port: [*command, "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        lambda port: [*command, "--port", str(port)],
         env,
         log_file,
         "/api/v1/utils/health-check/",
@@ -154,10 +155,9 @@ def start_peer(url, venv, secret, log_file):
 
 def start_bare(url, log_file):
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    command = [gunicorn, "-k", "eventlet", "-w", "1", "--pythonpath", "bench/peers", "bare_flask:app", "-b"]
-    return api_latency.launch(
-        "bare Flask", lambda port: [*command, f"127.0.0.1:{port}"], {**os.environ, "BARE_DATABASE_URL": url}, log_file
-    )
+    command = [gunicorn, "-k", "eventlet", "-w", "1", "--pythonpath", "bench/peers", "bare_flask:app"]
+    env = {**os.environ, "BARE_DATABASE_URL": url}
+    return api_latency.launch("bare Flask", lambda port: [*command, "-b", f"127.0.0.1:{port}"], env, log_file)
 
 
 def peer_token(url, secret):
