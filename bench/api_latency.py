@@ -16,6 +16,7 @@ It prints figures and never judges them. See bench/README.md.
 """
 
 import argparse
+import functools
 import http.client
 import json
 import math
@@ -150,8 +151,9 @@ def vacuum_analyze(url):
 # --- the SQL the app emits ------------------------------------------------------------------------------------
 
 
-def capture_sql(app):
-    """Run the services behind the three endpoints and record every statement they send, with its parameters."""
+def capture_sql(app, paths=None):
+    """Run the services behind the endpoints (`paths`: name -> request path, ENDPOINTS' by default; a list path is
+    `GET /api/tasks?...`) and record every statement they send, with its parameters."""
     from finstack.analytics import service as analytics
     from finstack.tasks import service as tasks
     from finstack.tasks.schemas import TaskListQuery
@@ -169,7 +171,7 @@ def capture_sql(app):
 
         sa.event.listen(db.engine, "before_cursor_execute", record)
         try:
-            for name, (path, _) in ENDPOINTS.items():
+            for name, path in (paths or {name: path for name, (path, _) in ENDPOINTS.items()}).items():
                 manager = db.session.get(User, manager.id)  # loaded before the capture, as the request's JWT user is
                 current.clear()
                 if name == "dashboard":
@@ -230,37 +232,48 @@ def free_port():
 
 
 def start_server(url, secret_env, log_file):
-    port = free_port()
+    """FinStack's production server, `gunicorn -k eventlet -w 1 -c gunicorn.conf.py app:app`: (process, port)."""
     env = {key: value for key, value in os.environ.items() if key not in ("BIND", "HOST", "PORT", "GUNICORN_CMD_ARGS")}
     # One user sends thousands of requests a minute here: the default rate limit would answer most of them 429.
     env.update(secret_env, FINSTACK_ENV="production", DATABASE_URL=url, RATELIMIT_ENABLED="false")
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    command = [
-        str(gunicorn),
-        "-k",
-        "eventlet",
-        "-w",
-        "1",
-        "-c",
-        "gunicorn.conf.py",
-        "-b",
-        f"127.0.0.1:{port}",
-        "app:app",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    return launch(
+        "gunicorn",
+        lambda port: [
+            str(gunicorn),
+            "-k",
+            "eventlet",
+            "-w",
+            "1",
+            "-c",
+            "gunicorn.conf.py",
+            "-b",
+            f"127.0.0.1:{port}",
+            "app:app",
+        ],
+        env,
+        log_file,
+    )
+
+
+def launch(name, command_for_port, env, log_file, health_path="/api/health"):
+    """Start `command_for_port(port)` on a free port from the repository root and wait until `health_path` answers
+    200: (process, port)."""
+    port = free_port()
+    process = subprocess.Popen(command_for_port(port), cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}; see {log_file.name}")
+            raise SystemExit(f"{name} exited with {process.returncode}; see {log_file.name}")
         try:
-            status, _ = Client(port).request("GET", "/api/health")
+            status, _ = Client(port).request("GET", health_path)
             if status == 200:
                 return process, port
         except OSError:
             pass
         time.sleep(0.2)
-    process.terminate()
-    raise SystemExit(f"gunicorn did not become healthy; see {log_file.name}")
+    stop_server(process)
+    raise SystemExit(f"{name} did not become healthy; see {log_file.name}")
 
 
 def stop_server(process):
@@ -326,19 +339,27 @@ def sequential(port, token, path, count):
 
 def throughput(port, token, path, clients, duration):
     """Requests/s with `clients` threads, each with its own keep-alive connection, for `duration` seconds."""
-    counts = [0] * clients
+    return run_clients(lambda: functools.partial(Client(port, token).get_ok, path), clients, duration)[0]
+
+
+def run_clients(open_client, clients, duration):
+    """`clients` threads, each calling its own `open_client()` (one request per call) for `duration` seconds; the
+    first call of each, which opens its connection, is before the clock starts. Returns (requests/s, the seconds of
+    every request)."""
+    latencies = [[] for _ in range(clients)]
     errors = []
     start = threading.Barrier(clients + 1)
     stop_at = []
 
     def run(index):
-        client = Client(port, token)
-        client.get_ok(path)  # open the connection before the clock starts
+        request = open_client()
+        request()
         start.wait()
+        timings = latencies[index]
         try:
-            while time.perf_counter() < stop_at[0]:
-                client.get_ok(path)
-                counts[index] += 1
+            while (began := time.perf_counter()) < stop_at[0]:
+                request()
+                timings.append(time.perf_counter() - began)
         except BaseException as error:  # reported below, never silently lost
             errors.append(error)
 
@@ -353,22 +374,29 @@ def throughput(port, token, path, clients, duration):
     elapsed = time.perf_counter() - began
     if errors:
         raise SystemExit(f"throughput run failed: {errors[0]!r}")
-    return sum(counts) / elapsed
+    every = [seconds for timings in latencies for seconds in timings]
+    return len(every) / elapsed, every
 
 
 # --- main -----------------------------------------------------------------------------------------------------
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def seeding_parser(description):
+    """An argument parser with the options of `migrate_and_seed`: --url, --tasks, --users, --seed."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL), help="PostgreSQL URL")
     parser.add_argument("--tasks", type=int, default=100_000, help="tasks in the database (default 100000)")
     parser.add_argument("--users", type=int, default=200, help="demo users at least (default 200)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed of the demo data")
+    return parser
+
+
+def main():
+    parser = seeding_parser(__doc__)
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per endpoint (default 200)")
     parser.add_argument("--concurrency", type=int, default=8, help="keep-alive clients for req/s (default 8)")
     parser.add_argument("--duration", type=float, default=10, help="seconds of the req/s run (default 10)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests per endpoint (default 20)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed of the demo data")
     parser.add_argument(
         "--endpoints", default=",".join(ENDPOINTS), help="comma-separated subset of: " + ", ".join(ENDPOINTS)
     )
