@@ -8,8 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from finstack.audit.service import record_now
 from finstack.core.time import utcnow
-from finstack.jobs import worker
-from finstack.notifications.service import MAIL_JOB
+from finstack.notifications.cli import deliver_queued_mail, mail_timeout_option
 from finstack.tasks import overdue, reminders, service
 from finstack.users.cli import cli_actor
 
@@ -21,13 +20,7 @@ PROGRESS_THRESHOLD = 10_000
 
 @tasks_cli.command("sweep-overdue")
 @click.option("--dry-run", is_flag=True, help="Only count what would be notified; change nothing.")
-@click.option(
-    "--mail-timeout",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds to spend delivering the e-mail this run queued before exiting.",
-)
+@mail_timeout_option
 def sweep_overdue(dry_run, mail_timeout):
     """Notify assignees of overdue tasks, once per task per overdue period (again after 24 hours).
 
@@ -50,20 +43,11 @@ def sweep_overdue(dry_run, mail_timeout):
         raise click.ClickException(f"Overdue sweep failed, nothing was changed: {exc}") from exc
     click.echo(f"Notified now: {result.notified_tasks} tasks, {result.notified_users} users")
     click.echo(f"E-mails queued: {result.emails_queued}")
-    if result.emails_queued and not worker.drain(mail_timeout, kinds=[MAIL_JOB], created_since=now):
-        raise click.ClickException(
-            f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
-        )
+    deliver_queued_mail(result.emails_queued, mail_timeout, since=now)
 
 
 @tasks_cli.command("send-reminders")
-@click.option(
-    "--mail-timeout",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds to spend delivering the e-mail this run queued before exiting.",
-)
+@mail_timeout_option
 def send_reminders(mail_timeout):
     """Send the task reminders whose time has come, each exactly once (safe to run twice at once, and from cron).
 
@@ -76,10 +60,7 @@ def send_reminders(mail_timeout):
     except SQLAlchemyError as exc:
         raise click.ClickException(f"Sending reminders failed, nothing was changed: {exc}") from exc
     click.echo(f"Reminders sent: {result.sent}")
-    if result.sent and not worker.drain(mail_timeout, kinds=[MAIL_JOB], created_since=now):
-        raise click.ClickException(
-            f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
-        )
+    deliver_queued_mail(result.sent, mail_timeout, since=now)
 
 
 @tasks_cli.command("purge-trash")

@@ -5,8 +5,7 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
 from finstack.core.time import utcnow
-from finstack.jobs import worker
-from finstack.notifications.service import MAIL_JOB
+from finstack.notifications.cli import deliver_queued_mail, mail_timeout_option
 from finstack.tickets import misuse, sla
 from finstack.users.cli import cli_actor
 
@@ -15,13 +14,7 @@ tickets_cli = AppGroup("tickets", help="Scheduled helpdesk jobs.")
 
 @tickets_cli.command("sweep-sla")
 @click.option("--dry-run", is_flag=True, help="Only count the breaches a sweep would record; change nothing.")
-@click.option(
-    "--mail-timeout",
-    default=300.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds to spend delivering the e-mail this run queued before exiting.",
-)
+@mail_timeout_option
 def sweep_sla(dry_run, mail_timeout):
     """Record SLA breaches, notify each ticket's assignee and escalate to its department's leads, once per breach.
 
@@ -47,10 +40,7 @@ def sweep_sla(dry_run, mail_timeout):
         f"Breaches recorded: {result.first_response_breaches} first response, {result.resolution_breaches} resolution"
     )
     click.echo(f"Users notified: {result.notified_users}")
-    if result.notified_users and not worker.drain(mail_timeout, kinds=[MAIL_JOB], created_since=now):
-        raise click.ClickException(
-            f"E-mail still queued after {mail_timeout:g} s; the notifications are stored, some e-mails were not sent"
-        )
+    deliver_queued_mail(result.notified_users, mail_timeout, since=now)
 
 
 @tickets_cli.command("sweep-misuse")
