@@ -158,7 +158,7 @@ def seed(app, clients, members):
 # --- servers ----------------------------------------------------------------------------------------------------
 
 
-def start_servers(count, database_url, secrets_env, redis_url, config, logdir):
+def start_servers(count, database_url, secrets_env, redis_url, config, logdir, worker_connections=3000):
     servers = []
     for index in range(count):
         port = free_port()
@@ -168,7 +168,7 @@ def start_servers(count, database_url, secrets_env, redis_url, config, logdir):
             DATABASE_URL=database_url,
             HOST="127.0.0.1",
             PORT=str(port),
-            WORKER_CONNECTIONS="3000",
+            WORKER_CONNECTIONS=str(worker_connections),
             LOG_LEVEL="warning",
             **secrets_env,
         )
