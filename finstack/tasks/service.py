@@ -31,7 +31,8 @@ SORT_COLUMNS = {
     "task_time": Task.task_time,
     "entity_name": Task.entity_name,
     "task_type": Task.task_type,
-    # Life-cycle order (open, in_progress, closed, cancelled) and rank (low, medium, high).
+    # Life-cycle order (open, in_progress, closed, cancelled) and rank (low, medium, high). On PostgreSQL expression
+    # indexes on these very CASEs serve the two sorts (migration 0024): change one, change the other.
     "status": _declared_order(Task.status, STATUSES),
     "priority": _declared_order(Task.priority, PRIORITIES),
     "updated_at": Task.updated_at,
