@@ -8,7 +8,9 @@ Reviewed by hand. Two parts:
 
 * Both databases (declared on the models too): `(priority, date_created)` for `?priority=` with the default sort
   (it replaces the single-column `ix_tasks_priority`, its prefix), and `(contact_person_id, task_time)` for an
-  assignee's tasks by due time (`?contact_person_id=&sort_by=task_time`). Plain CREATE/DROP INDEX, no rebuild.
+  assignee's tasks by due time (`?contact_person_id=&sort_by=task_time`); on tickets `created_at` and `updated_at`
+  (two sorts, the first the default), `(urgency, created_at)` (the urgency filter) and the two recorded-breach
+  columns (the `breached` filter). Plain CREATE/DROP INDEX, no rebuild.
 * PostgreSQL only (on SQLite this part does nothing: SQLite has no trigram index, and its LIKE scan is fine at
   embedded sizes). `CREATE EXTENSION IF NOT EXISTS pg_trgm` (a trusted extension since PostgreSQL 13: the database
   owner may create it; before that, a superuser), in `public` when it is not installed yet, so a schema dropped with
@@ -17,9 +19,10 @@ Reviewed by hand. Two parts:
   large list: tasks `entity_name` and `task_type`, users `full_name`, `username`, `email` (the directory, project
   member and chat user searches), `messages.content` (chat search), `task_tags.tag` (the tag search). A LIKE/ILIKE
   '%x%' can use a trigram index only when x has at least 3 characters; shorter patterns scan.
-  And the two enumerated sorts (`sort_by=status|priority`, ordered by their declared rank through a CASE): btree
-  expression indexes on that CASE and `id`, so a sorted page reads the index instead of sorting every task. The
-  CASE text must stay the one `finstack.tasks.service._declared_order` renders, or the planner no longer matches it.
+  And the enumerated sorts (tasks `sort_by=status|priority`, tickets `sort_by=urgency`, ordered by their declared
+  rank through a CASE): btree expression indexes on that CASE and the list's tie-breaker, so a sorted page reads the
+  index instead of sorting every row. The CASE must stay the one `finstack.tasks.service._declared_order` and
+  `finstack.tickets.service.URGENCY_RANK` render (same values, same order), or the planner no longer matches it.
   These indexes are not on the models (`finstack.tasks.search.include_name` keeps them out of the comparison).
   Downgrade drops the indexes and leaves the extension (other schemas or databases' objects may use it).
 """
@@ -48,9 +51,20 @@ def _declared_order(column, values):
     return f"(CASE {column} {whens} END)"
 
 
+TASK_STATUSES = ("open", "in_progress", "closed", "cancelled")
+TICKET_URGENCIES = ("low", "medium", "high", "critical")
+# name: (table, the CASE, the tie-breaker of the list's order)
 SORT_ORDER_INDEXES = {
-    "ix_tasks_status_order": _declared_order("status", ("open", "in_progress", "closed", "cancelled")),
-    "ix_tasks_priority_order": _declared_order("priority", ("low", "medium", "high")),
+    "ix_tasks_status_order": ("tasks", _declared_order("status", TASK_STATUSES), "id"),
+    "ix_tasks_priority_order": ("tasks", _declared_order("priority", ("low", "medium", "high")), "id"),
+    "ix_tickets_urgency_order": ("tickets", _declared_order("urgency", TICKET_URGENCIES), "number"),
+}
+TICKET_INDEXES = {
+    "ix_tickets_created_at": ["created_at"],
+    "ix_tickets_updated_at": ["updated_at"],
+    "ix_tickets_urgency_created_at": ["urgency", "created_at"],
+    "ix_tickets_first_response_breached_at": ["first_response_breached_at"],
+    "ix_tickets_resolution_breached_at": ["resolution_breached_at"],
 }
 
 
@@ -58,6 +72,8 @@ def upgrade():
     op.drop_index("ix_tasks_priority", table_name="tasks")
     op.create_index("ix_tasks_priority_date_created", "tasks", ["priority", "date_created"])
     op.create_index("ix_tasks_contact_person_id_task_time", "tasks", ["contact_person_id", "task_time"])
+    for name, columns in TICKET_INDEXES.items():
+        op.create_index(name, "tickets", columns)
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
@@ -69,14 +85,16 @@ def upgrade():
     ).scalar_one()
     for name, (table, column) in TRIGRAM_INDEXES.items():
         op.execute(f"CREATE INDEX {name} ON {table} USING gin ({column} {schema}.gin_trgm_ops)")
-    for name, expression in SORT_ORDER_INDEXES.items():
-        op.execute(f"CREATE INDEX {name} ON tasks ({expression}, id)")
+    for name, (table, expression, tie_breaker) in SORT_ORDER_INDEXES.items():
+        op.execute(f"CREATE INDEX {name} ON {table} ({expression}, {tie_breaker})")
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         for name in (*SORT_ORDER_INDEXES, *TRIGRAM_INDEXES):
             op.execute(f"DROP INDEX {name}")
+    for name in TICKET_INDEXES:
+        op.drop_index(name, table_name="tickets")
     op.drop_index("ix_tasks_contact_person_id_task_time", table_name="tasks")
     op.drop_index("ix_tasks_priority_date_created", table_name="tasks")
     op.create_index("ix_tasks_priority", "tasks", ["priority"])
