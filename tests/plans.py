@@ -35,9 +35,10 @@ def seq_scans(plan, table):
 
 
 def explain_tree(engine, statement, parameters):
-    """PostgreSQL's plan of the statement with its parameters, as the tree of `EXPLAIN (FORMAT JSON)`."""
+    """PostgreSQL's plan of the statement with its parameters, run (`EXPLAIN (ANALYZE, FORMAT JSON)`): the tree of
+    nodes with the planner's estimates and what each node really did (read-only statements only)."""
     with engine.connect() as connection:
-        plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar()
+        plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters).scalar()
     return plan[0]["Plan"]
 
 
@@ -45,18 +46,21 @@ def explain_tree(engine, statement, parameters):
 STREAMING = {"Hash Join", "Nested Loop", "Subquery Scan", "Result"}
 
 
-def full_scans(node, table, stops_early=False):
-    """The plan nodes that read all of `table`: its sequential scans, except one that a Limit stops early (the Limit
-    expects fewer rows than its input gives, and only streaming nodes lie between them, the scan on their outer
-    side), whose cost is then set by the limit and the filter's selectivity, not by the table's size."""
+def full_scans(node, table, table_rows, under_limit=False):
+    """The plan nodes that read all of `table` (`table_rows` rows): its sequential scans, except one that a Limit
+    stopped early: only streaming nodes lie between the Limit and the scan (on their outer side), and the scan really
+    read fewer rows than the table holds. Its cost is then set by the limit and the filter's selectivity, not by the
+    table's size; the same scan on a filter that matches fewer rows than the limit reads everything, and fails."""
     found = []
-    if node["Node Type"] == "Seq Scan" and node.get("Relation Name") == table and not stops_early:
-        found.append(node)
+    if node["Node Type"] == "Seq Scan" and node.get("Relation Name") == table:
+        read = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        if not (under_limit and read < table_rows):
+            found.append(node)
     for child in node.get("Plans", ()):
         if node["Node Type"] == "Limit":
-            child_stops_early = node["Plan Rows"] < child["Plan Rows"]
+            child_under_limit = True
         else:
             streams = node["Node Type"] in STREAMING and child["Parent Relationship"] == "Outer"
-            child_stops_early = stops_early and streams
-        found += full_scans(child, table, child_stops_early)
+            child_under_limit = under_limit and streams
+        found += full_scans(child, table, table_rows, child_under_limit)
     return found

@@ -8,7 +8,8 @@ Reviewed by hand. Two parts:
 
 * Both databases (declared on the models too): `(priority, date_created)` for `?priority=` with the default sort
   (it replaces the single-column `ix_tasks_priority`, its prefix), and `(contact_person_id, task_time)` for an
-  assignee's tasks by due time (`?contact_person_id=&sort_by=task_time`); on tickets `created_at` and `updated_at`
+  assignee's tasks by due time (`?contact_person_id=&sort_by=task_time`), `(task_time, project_id)` over live tasks
+  in an active status (partial: `?overdue=true`, counted from the index alone); on tickets `created_at` and `updated_at`
   (two sorts, the first the default), `(urgency, created_at)` (the urgency filter) and the two recorded-breach
   columns (the `breached` filter). Plain CREATE/DROP INDEX, no rebuild.
 * PostgreSQL only (on SQLite this part does nothing: SQLite has no trigram index, and its LIKE scan is fine at
@@ -74,9 +75,19 @@ def upgrade():
     op.create_index("ix_tasks_contact_person_id_task_time", "tasks", ["contact_person_id", "task_time"])
     for name, columns in TICKET_INDEXES.items():
         op.create_index(name, "tickets", columns)
+    active_live = sa.text("status IN ('open', 'in_progress') AND deleted_at IS NULL")
+    op.create_index(
+        "ix_tasks_live_active_task_time_project_id",
+        "tasks",
+        ["task_time", "project_id"],
+        postgresql_where=active_live,
+        sqlite_where=active_live,
+    )
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
+    # Two databases of one cluster (or two test schemas) migrating at once must not both try to create it.
+    bind.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('finstack:pg_trgm'))"))
     installed = bind.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).scalar()
     if installed is None:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public")
@@ -93,6 +104,7 @@ def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         for name in (*SORT_ORDER_INDEXES, *TRIGRAM_INDEXES):
             op.execute(f"DROP INDEX {name}")
+    op.drop_index("ix_tasks_live_active_task_time_project_id", table_name="tasks")
     for name in TICKET_INDEXES:
         op.drop_index(name, table_name="tickets")
     op.drop_index("ix_tasks_contact_person_id_task_time", table_name="tasks")
