@@ -20,9 +20,10 @@ SEARCH_TABLE_PREFIXES = ("task_search", "ticket_search", "kb_article_search")
 SEARCH_VECTOR_TABLES = ("tasks", "tickets", "kb_articles")
 
 
-# PostgreSQL-only indexes of migration 0024, not on the models: pg_trgm GIN indexes for the substring filters, and
-# expression indexes on the declared order of status and priority (the list's sorts).
-POSTGRESQL_ONLY_INDEX_SUFFIXES = ("_trgm", "_order")
+# PostgreSQL-only indexes of migration 0024, not on the models: pg_trgm GIN indexes for the substring filters,
+# expression indexes on the declared order of status, priority and urgency (the lists' sorts) and on task_time while
+# a task is active (the overdue filter).
+POSTGRESQL_ONLY_INDEX_SUFFIXES = ("_trgm", "_order", "_active_due")
 
 
 def include_name(name, type_, parent_names):

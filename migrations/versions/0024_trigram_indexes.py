@@ -8,8 +8,7 @@ Reviewed by hand. Two parts:
 
 * Both databases (declared on the models too): `(priority, date_created)` for `?priority=` with the default sort
   (it replaces the single-column `ix_tasks_priority`, its prefix), and `(contact_person_id, task_time)` for an
-  assignee's tasks by due time (`?contact_person_id=&sort_by=task_time`), `(task_time, project_id)` over live tasks
-  in an active status (partial: `?overdue=true`, counted from the index alone); on tickets `created_at` and `updated_at`
+  assignee's tasks by due time (`?contact_person_id=&sort_by=task_time`); on tickets `created_at` and `updated_at`
   (two sorts, the first the default), `(urgency, created_at)` (the urgency filter) and the two recorded-breach
   columns (the `breached` filter). Plain CREATE/DROP INDEX, no rebuild.
 * PostgreSQL only (on SQLite this part does nothing: SQLite has no trigram index, and its LIKE scan is fine at
@@ -24,6 +23,9 @@ Reviewed by hand. Two parts:
   rank through a CASE): btree expression indexes on that CASE and the list's tie-breaker, so a sorted page reads the
   index instead of sorting every row. The CASE must stay the one `finstack.tasks.service._declared_order` and
   `finstack.tickets.service.URGENCY_RANK` render (same values, same order), or the planner no longer matches it.
+  And `ix_tasks_active_due` on `CASE WHEN status IN ('open', 'in_progress') THEN task_time END`
+  (`Task.active_due()`, the `overdue=true` filter): ANALYZE keeps statistics of an indexed expression, so the planner
+  knows how few tasks are overdue (from status and task_time apart it guesses a quarter of the table and scans).
   These indexes are not on the models (`finstack.tasks.search.include_name` keeps them out of the comparison).
   Downgrade drops the indexes and leaves the extension (other schemas or databases' objects may use it).
 """
@@ -60,6 +62,8 @@ SORT_ORDER_INDEXES = {
     "ix_tasks_priority_order": ("tasks", _declared_order("priority", ("low", "medium", "high")), "id"),
     "ix_tickets_urgency_order": ("tickets", _declared_order("urgency", TICKET_URGENCIES), "number"),
 }
+# The overdue filter's expression (finstack.tasks.models.Task.active_due): task_time while the task is active.
+ACTIVE_DUE = "CASE WHEN status IN ('open', 'in_progress') THEN task_time END"
 TICKET_INDEXES = {
     "ix_tickets_created_at": ["created_at"],
     "ix_tickets_updated_at": ["updated_at"],
@@ -75,14 +79,6 @@ def upgrade():
     op.create_index("ix_tasks_contact_person_id_task_time", "tasks", ["contact_person_id", "task_time"])
     for name, columns in TICKET_INDEXES.items():
         op.create_index(name, "tickets", columns)
-    active_live = sa.text("status IN ('open', 'in_progress') AND deleted_at IS NULL")
-    op.create_index(
-        "ix_tasks_live_active_task_time_project_id",
-        "tasks",
-        ["task_time", "project_id"],
-        postgresql_where=active_live,
-        sqlite_where=active_live,
-    )
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
@@ -98,13 +94,13 @@ def upgrade():
         op.execute(f"CREATE INDEX {name} ON {table} USING gin ({column} {schema}.gin_trgm_ops)")
     for name, (table, expression, tie_breaker) in SORT_ORDER_INDEXES.items():
         op.execute(f"CREATE INDEX {name} ON {table} ({expression}, {tie_breaker})")
+    op.execute(f"CREATE INDEX ix_tasks_active_due ON tasks (({ACTIVE_DUE}))")
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        for name in (*SORT_ORDER_INDEXES, *TRIGRAM_INDEXES):
+        for name in ("ix_tasks_active_due", *SORT_ORDER_INDEXES, *TRIGRAM_INDEXES):
             op.execute(f"DROP INDEX {name}")
-    op.drop_index("ix_tasks_live_active_task_time_project_id", table_name="tasks")
     for name in TICKET_INDEXES:
         op.drop_index(name, table_name="tickets")
     op.drop_index("ix_tasks_contact_person_id_task_time", table_name="tasks")
