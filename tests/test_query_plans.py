@@ -1,13 +1,13 @@
 """Every documented filter and sort of the large lists is served by an index (PostgreSQL).
 
-One schema per module: 20,000 tasks (with tags, users, projects), 10,000 tickets, 20,000 notifications and audit
-entries inserted set-based, then VACUUM ANALYZE, so the planner has real statistics and tables where reading them
-whole costs more than an index. Each case sends the real request (as a user who sees everything and as a plain
-member, whose reads carry the visibility rule), captures the statements the service issues over the table (the
-bounded count and the page), runs them under EXPLAIN ANALYZE and fails on a sequential scan that reads the whole
-table (the one exception, a count stopped early by its limit, is explained at EXACT_LIMIT). Filter values are
-selective as real ones are (an assignee, a day, a name fragment of at least three characters: a trigram index serves
-only those, see README "Task list filters").
+One schema per module: 20,000 tasks (with tags, users, projects), 10,000 tickets, 20,000 notifications, audit entries,
+directory users and chat messages inserted set-based, then VACUUM ANALYZE, so the planner has real statistics and
+tables where reading them whole costs more than an index. Each case sends the real request (as a user who sees
+everything and as a plain member, whose reads carry the visibility rule), captures the statements the service issues
+over the table (the bounded count and the page), runs them under EXPLAIN ANALYZE and fails on a sequential scan that
+reads the whole table (the one exception, a count stopped early by its limit, is explained at EXACT_LIMIT). Filter
+values are selective as real ones are (an assignee, a day, a name fragment of at least three characters: a trigram
+index serves only those, see README "Task list filters").
 """
 
 import os
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask_jwt_extended import create_access_token
 
 from finstack import create_app
+from finstack.chat.models import Conversation, ConversationMember
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.projects.models import Project, ProjectMember
@@ -92,6 +93,25 @@ SELECT gen_random_uuid(), (CAST(:users AS uuid[]))[n % :user_count + 1],
        'task', (CAST(:tasks_sample AS uuid[]))[n % 100 + 1], '{}', now() - n * interval '1 minute'
 FROM generate_series(1, :audit_entries) AS n
 """
+DIRECTORY = 20_000
+# More people for the directory search, with the seeded users' password hash (never used to sign in).
+SEED_DIRECTORY = """
+INSERT INTO users (id, username, email, password_hash, full_name, role, is_active, token_version, timezone,
+                   created_at, updated_at)
+SELECT gen_random_uuid(), 'person' || n, 'person' || n || '@corp' || (n % 97) || '.example', :password_hash,
+       'Person w' || (n % 997) || ' Staff', 'member', n % 50 <> 0, 0, 'UTC', now(), now()
+FROM generate_series(1, :directory) AS n
+"""
+GROUPS = 20
+MESSAGES = 20_000
+# Group conversations, and messages spread over them, newest last.
+SEED_MESSAGES = """
+INSERT INTO messages (id, conversation_id, sender_id, content, is_pinned, internal, is_ai, created_at)
+SELECT gen_random_uuid(), (CAST(:conversations AS uuid[]))[n % :group_count + 1],
+       (CAST(:users AS uuid[]))[n % :user_count + 1], 'note about w' || (n % 997) || ' and v' || (n % 101), false,
+       false, false, now() - (:messages - n) * interval '1 minute'
+FROM generate_series(1, :messages) AS n
+"""
 # What VACUUM ANALYZE visits after the seed (this schema's tables only, not the whole database's).
 SEEDED_TABLES = (
     "users",
@@ -105,6 +125,9 @@ SEEDED_TABLES = (
     "tickets",
     "notifications",
     "audit_logs",
+    "conversations",
+    "conversation_members",
+    "messages",
 )
 # One task in about 16 carries one of 50 tags.
 SEED_TAGS = """
@@ -169,6 +192,21 @@ def _seed():
         },
     )
     db.session.execute(sa.text(SEED_NOTIFICATIONS), {**everyone, "notifications": NOTIFICATIONS})
+    db.session.execute(sa.text(SEED_DIRECTORY), {"password_hash": manager.password_hash, "directory": DIRECTORY})
+    groups = [Conversation(kind="group", name=f"Group {number}", created_by=manager.id) for number in range(GROUPS)]
+    db.session.add_all(groups)
+    db.session.flush()
+    # The member is in three of the groups.
+    db.session.add_all(ConversationMember(conversation_id=group.id, user_id=member.id) for group in groups[:3])
+    db.session.execute(
+        sa.text(SEED_MESSAGES),
+        {
+            **everyone,
+            "conversations": [str(group.id) for group in groups],
+            "group_count": GROUPS,
+            "messages": MESSAGES,
+        },
+    )
     tasks_sample = db.session.scalars(sa.text("SELECT id::text FROM tasks LIMIT 100")).all()
     db.session.execute(sa.text(SEED_AUDIT), {**everyone, "tasks_sample": tasks_sample, "audit_entries": AUDIT_ENTRIES})
     db.session.commit()
@@ -183,6 +221,7 @@ def _seed():
         team=team,
         departments=departments,
         tasks_sample=tasks_sample,
+        groups=groups,
     )
 
 
@@ -196,9 +235,9 @@ def world(database_url):
         seeded.client = app.test_client()
         yield seeded
         db.session.remove()
+        # One TRUNCATE: row by row, each deleted user would be looked for in every table referring to users.
         with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+            connection.exec_driver_sql(f"TRUNCATE {', '.join(table.name for table in db.metadata.sorted_tables)}")
         db.engine.dispose()
 
 
@@ -342,3 +381,30 @@ def test_notification_catch_up_reads_an_index(world):
 def test_each_audit_log_filter_reads_an_index(world, name):
     plans = _issued_plans(world, "manager", "/api/audit-logs", AUDIT_FILTERS[name](world), "audit_logs")
     assert_no_full_scan(plans, "audit_logs")
+
+
+# The user directory's `search` (GET /api/users, names and e-mail, with a trigram index each) and the chat: message
+# search (GET /api/chat/search, the text with a trigram index) and a conversation's history (its own cursor).
+DIRECTORY_SEARCHES = {
+    "full_name": "son w123 sta",
+    "email": "corp42.exam",
+    "username": "person1234",
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", DIRECTORY_SEARCHES)
+def test_each_directory_search_reads_an_index(world, role, name):
+    plans = _issued_plans(world, role, "/api/users", {"search": DIRECTORY_SEARCHES[name]}, "users")
+    assert_no_full_scan(plans, "users")
+
+
+def test_chat_search_reads_an_index(world):
+    plans = _issued_plans(world, "member", "/api/chat/search", {"q": "about w123 "}, "messages")
+    assert_no_full_scan(plans, "messages")
+
+
+@pytest.mark.parametrize("params", [{}, {"limit": 100}], ids=["latest", "limit=100"])
+def test_chat_history_reads_an_index(world, params):
+    path = f"/api/chat/conversations/{world.groups[1].id}/messages"
+    assert_no_full_scan(_issued_plans(world, "member", path, params, "messages"), "messages")
