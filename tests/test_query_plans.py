@@ -169,18 +169,17 @@ def _seed():
     db.session.flush()
     # The member is also an agent of one department: the tickets they read are theirs and that desk's.
     db.session.add(DepartmentAgent(department_id=departments[2].id, user_id=member.id, role="agent"))
+    everyone = {"users": [str(person.id) for person in people], "user_count": USERS}
     db.session.execute(
         sa.text(SEED_TASKS),
         {
-            "users": [str(person.id) for person in people],
-            "user_count": USERS,
+            **everyone,
             "projects": [str(project.id) for project in projects],
             "project_count": PROJECTS,
             "tasks": TASKS,
         },
     )
     db.session.execute(sa.text(SEED_TAGS))
-    everyone = {"users": [str(person.id) for person in people], "user_count": USERS}
     db.session.execute(
         sa.text(SEED_TICKETS),
         {
