@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from finstack.extensions import db
 from finstack.tasks.models import Task
+from tests.plans import explain, issued_statements, seq_scans
 
 FUTURE = "2030-06-01T09:00:00+00:00"
 
@@ -285,24 +286,14 @@ def test_postgresql_search_uses_the_gin_index(client, member, auth_headers):
     # What autovacuum does on a live database: word statistics, and the GIN pending list merged into the index.
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("VACUUM ANALYZE tasks")
-    issued = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if "search_vector" in statement:
-            issued.append((statement, parameters))
-
-    sa.event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with issued_statements(db.engine, lambda statement: "search_vector" in statement) as issued:
         response = client.get("/api/tasks", query_string={"q": "w123 v1"}, headers=auth_headers(member))
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", record)
     assert response.status_code == 200
     # "v1" is the last word, so also a prefix: v1, v10-v19, v100.
     expected = sum(1 for n in range(1, 20001) if n % 997 == 123 and str(n % 101).startswith("1"))
     assert 0 < response.json["pagination"]["total"] == expected
     assert len(issued) == 2  # the count and the page
-    with db.engine.connect() as connection:
-        for statement, parameters in issued:
-            plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters))
-            assert "Bitmap Index Scan on ix_tasks_search_vector" in plan, plan
-            assert "Seq Scan on tasks" not in plan, plan
+    for statement, parameters in issued:
+        plan = explain(db.engine, statement, parameters)
+        assert "Bitmap Index Scan on ix_tasks_search_vector" in plan, plan
+        assert not seq_scans(plan, "tasks"), plan

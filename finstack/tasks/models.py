@@ -27,6 +27,9 @@ class Task(db.Model):
         sa.Index("ix_tasks_status_date_created", "status", "date_created"),
         sa.Index("ix_tasks_contact_person_id_date_created", "contact_person_id", "date_created"),
         sa.Index("ix_tasks_created_by_date_created", "created_by", "date_created"),
+        sa.Index("ix_tasks_priority_date_created", "priority", "date_created"),
+        # An assignee's tasks by due time.
+        sa.Index("ix_tasks_contact_person_id_task_time", "contact_person_id", "task_time"),
         # Overdue: active status and task_time in the past.
         sa.Index("ix_tasks_status_task_time", "status", "task_time"),
         # A project's tasks, newest first.
@@ -36,6 +39,9 @@ class Task(db.Model):
         # A board column in order, and one key per place in it (finstack.tasks.ranks); NULL ranks never collide.
         sa.Index("ix_tasks_project_id_status_rank", "project_id", "status", "rank", unique=True),
         sa.Index("uq_tasks_series_id_occurrence", "series_id", "occurrence", unique=True),
+        # PostgreSQL only, in migration 0024 and not here: trigram indexes on entity_name and task_type (the
+        # substring filters), the status/priority sort-order indexes and one on `active_due()` (the overdue
+        # filter); finstack.tasks.search.include_name keeps them out of the comparison.
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
@@ -45,7 +51,7 @@ class Task(db.Model):
     contact_person_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16), default="open")
-    priority: Mapped[str] = mapped_column(sa.String(8), default="medium", index=True)
+    priority: Mapped[str] = mapped_column(sa.String(8), default="medium")
     created_by: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
     date_created: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, index=True)
@@ -86,6 +92,11 @@ class Task(db.Model):
     def live(cls):
         """SQL: the task is not in the trash."""
         return cls.deleted_at.is_(None)
+
+    @classmethod
+    def active_due(cls):
+        """SQL: task_time while the task is active, else NULL; `active_due() < now` is "overdue" (`is_overdue`)."""
+        return sa.case((cls.status.in_(ACTIVE_STATUSES), cls.task_time))
 
     @property
     def is_overdue(self):

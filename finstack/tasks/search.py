@@ -20,12 +20,22 @@ SEARCH_TABLE_PREFIXES = ("task_search", "ticket_search", "kb_article_search")
 SEARCH_VECTOR_TABLES = ("tasks", "tickets", "kb_articles")
 
 
+# PostgreSQL-only indexes of migration 0024, not on the models: pg_trgm GIN indexes for the substring filters,
+# expression indexes on the declared order of status, priority and urgency (the lists' sorts) and on task_time while
+# a task is active (the overdue filter).
+POSTGRESQL_ONLY_INDEX_SUFFIXES = ("_trgm", "_order", "_active_due")
+
+
 def include_name(name, type_, parent_names):
-    """Alembic: leave the search objects of migrations 0010 and 0014 out of the models-versus-database comparison."""
+    """Alembic: leave the search objects of migrations 0010 and 0014, and the PostgreSQL-only indexes of 0024, out of
+    the models-versus-database comparison."""
     if type_ == "table":
         return not name.startswith(SEARCH_TABLE_PREFIXES)
     if type_ == "column":
         return not (parent_names.get("table_name") in SEARCH_VECTOR_TABLES and name == "search_vector")
     if type_ == "index":
-        return name not in {f"ix_{table}_search_vector" for table in SEARCH_VECTOR_TABLES}
+        return not (
+            name in {f"ix_{table}_search_vector" for table in SEARCH_VECTOR_TABLES}
+            or name.endswith(POSTGRESQL_ONLY_INDEX_SUFFIXES)
+        )
     return True

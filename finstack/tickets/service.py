@@ -64,6 +64,7 @@ STATUS_REFUSALS = {
     "requester": "Only the ticket's requester may reopen it",
     "anyone": "Only the requester, the department's agents or an admin may set this status",
 }
+# On PostgreSQL an expression index on this very CASE serves the urgency sort (migration 0024): change both together.
 URGENCY_RANK = sa.case({urgency: rank for rank, urgency in enumerate(URGENCIES)}, value=Ticket.urgency)
 
 
