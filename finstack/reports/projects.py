@@ -21,6 +21,7 @@ from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.projects.access import get_readable_project
 from finstack.projects.models import Project
+from finstack.tasks import counts
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, Task
 from finstack.teams import service as teams
 from finstack.teams.models import TeamMember
@@ -36,6 +37,25 @@ def percentage(part, whole):
 
 def _overdue(now):
     return sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < now)
+
+
+def progress(project_id):
+    """A project's progress: its live tasks by status from the maintained counts (finstack.tasks.counts), whoever
+    reads it (a reader of a project reads all its tasks), and its overdue tasks counted (time-dependent)."""
+    statuses = counts.by_status("project", [counts.uuid_key(project_id)])[counts.uuid_key(project_id)]
+    overdue = db.session.scalar(
+        sa.select(sa.func.count()).where(Task.project_id == project_id, Task.live(), _overdue(utcnow()))
+    )
+    total, closed, cancelled = sum(statuses.values()), statuses["closed"], statuses["cancelled"]
+    return {
+        "total_tasks": total,
+        "open_tasks": statuses["open"],
+        "in_progress_tasks": statuses["in_progress"],
+        "completed_tasks": closed,
+        "cancelled_tasks": cancelled,
+        "overdue_tasks": overdue,
+        "progress_percentage": percentage(closed, total - cancelled),
+    }
 
 
 def _readable(actor):
@@ -222,18 +242,9 @@ def project_report(actor, project_id, *, weeks=DEFAULT_WEEKS):
     created = _per_week(Task.date_created, starts, conditions)
     closed = _per_week(Task.closed_at, starts, [*conditions, Task.status == "closed"])
 
-    total, cancelled, completed = (sum(row[key] for row in by_priority) for key in ("total", "cancelled", "closed"))
     return {
         "project": project,
-        "progress": {
-            "total_tasks": total,
-            "open_tasks": sum(row["open"] for row in by_priority),
-            "in_progress_tasks": sum(row["in_progress"] for row in by_priority),
-            "completed_tasks": completed,
-            "cancelled_tasks": cancelled,
-            "overdue_tasks": sum(row["overdue"] for row in by_priority),
-            "progress_percentage": percentage(completed, total - cancelled),
-        },
+        "progress": progress(project.id),
         "by_priority": by_priority,
         "by_assignee": [dict(row) for row in by_assignee],
         "weekly": [

@@ -23,7 +23,8 @@ SEARCH_VECTOR_TABLES = ("tasks", "tickets", "kb_articles")
 def include_name(name, type_, parent_names):
     """Alembic: leave the search objects of migrations 0010 and 0014 out of the models-versus-database comparison."""
     if type_ == "table":
-        return not name.startswith(SEARCH_TABLE_PREFIXES)
+        # task_count_deltas: the transaction-private queue of migration 0025's count triggers (PostgreSQL).
+        return not name.startswith(SEARCH_TABLE_PREFIXES) and name != "task_count_deltas"
     if type_ == "column":
         return not (parent_names.get("table_name") in SEARCH_VECTOR_TABLES and name == "search_vector")
     if type_ == "index":
