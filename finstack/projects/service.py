@@ -6,14 +6,15 @@ from finstack.audit import service as audit
 from finstack.core import permissions
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
+from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.projects import events
 from finstack.projects.access import get_readable_project, member_project_ids, memberships, project_role
 from finstack.projects.models import Project, ProjectMember
-from finstack.reports import projects as reports
+from finstack.tasks import counts
 from finstack.tasks import service as tasks
-from finstack.tasks.models import Task
+from finstack.tasks.models import ACTIVE_STATUSES, Task
 from finstack.teams.models import Team
 from finstack.users import service as users
 from finstack.users.models import User
@@ -203,5 +204,26 @@ def remove_member(actor, project_id, user_id):
     db.session.commit()
 
 
+def project_progress(project_id):
+    """A project's progress: its live tasks by status from the maintained counts (finstack.tasks.counts), whoever
+    reads it (a reader of a project reads all its tasks), and its overdue tasks counted (time-dependent)."""
+    statuses = counts.by_status("project", [counts.uuid_key(project_id)])[counts.uuid_key(project_id)]
+    overdue = db.session.scalar(
+        sa.select(sa.func.count()).where(
+            Task.project_id == project_id, Task.live(), Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow()
+        )
+    )
+    total, closed, cancelled = sum(statuses.values()), statuses["closed"], statuses["cancelled"]
+    return {
+        "total_tasks": total,
+        "open_tasks": statuses["open"],
+        "in_progress_tasks": statuses["in_progress"],
+        "completed_tasks": closed,
+        "cancelled_tasks": cancelled,
+        "overdue_tasks": overdue,
+        "progress_percentage": round(100 * closed / (total - cancelled), 1) if total - cancelled else 0.0,
+    }
+
+
 def progress(actor, project_id):
-    return reports.progress(get_readable_project(actor, project_id).id)
+    return project_progress(get_readable_project(actor, project_id).id)

@@ -19,9 +19,9 @@ from finstack.core.pagination import paginate
 from finstack.core.sql import count_where, hours_between, medians
 from finstack.core.time import utcnow
 from finstack.extensions import db
+from finstack.projects import service as projects
 from finstack.projects.access import get_readable_project
 from finstack.projects.models import Project
-from finstack.tasks import counts
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, Task
 from finstack.teams import service as teams
 from finstack.teams.models import TeamMember
@@ -37,25 +37,6 @@ def percentage(part, whole):
 
 def _overdue(now):
     return sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < now)
-
-
-def progress(project_id):
-    """A project's progress: its live tasks by status from the maintained counts (finstack.tasks.counts), whoever
-    reads it (a reader of a project reads all its tasks), and its overdue tasks counted (time-dependent)."""
-    statuses = counts.by_status("project", [counts.uuid_key(project_id)])[counts.uuid_key(project_id)]
-    overdue = db.session.scalar(
-        sa.select(sa.func.count()).where(Task.project_id == project_id, Task.live(), _overdue(utcnow()))
-    )
-    total, closed, cancelled = sum(statuses.values()), statuses["closed"], statuses["cancelled"]
-    return {
-        "total_tasks": total,
-        "open_tasks": statuses["open"],
-        "in_progress_tasks": statuses["in_progress"],
-        "completed_tasks": closed,
-        "cancelled_tasks": cancelled,
-        "overdue_tasks": overdue,
-        "progress_percentage": percentage(closed, total - cancelled),
-    }
 
 
 def _readable(actor):
@@ -244,7 +225,7 @@ def project_report(actor, project_id, *, weeks=DEFAULT_WEEKS):
 
     return {
         "project": project,
-        "progress": progress(project.id),
+        "progress": projects.project_progress(project.id),
         "by_priority": by_priority,
         "by_assignee": [dict(row) for row in by_assignee],
         "weekly": [
