@@ -193,19 +193,32 @@ def test_rebuild_repairs_the_table_and_says_what_it_changed(app, runner, make_us
     assert again.output == "Counts changed: 0\n"
 
 
-def test_the_migration_counts_the_tasks_already_there(app, make_user):
-    """Migration 0025 fills the table with the same GROUP BY the rebuild runs (a trashed task never counts)."""
+def test_keys_and_liveness(app, make_user):
+    """A UUID key is its 32 hex digits, no value is ""; a trashed task never counts."""
     world = World(make_user)
     _add(world, 2)
     _add(world, 1, assignee=2, project=2)
     world.trash(0)
     assert maintained() == counts.fresh()
-    assert counts.by_status("all", [""]) == {"": {"open": 2, "in_progress": 0, "closed": 0, "cancelled": 0}}
+    assert counts.with_overdue("all", "") == ({"open": 2, "in_progress": 0, "closed": 0, "cancelled": 0}, 0)
     key = counts.uuid_key(world.assignees[0])
-    assert counts.by_status("contact_person", [key, ""]) == {
-        key: {"open": 1, "in_progress": 0, "closed": 0, "cancelled": 0},
-        "": {"open": 1, "in_progress": 0, "closed": 0, "cancelled": 0},
-    }
+    stored = counts.stored()
+    assert stored[("contact_person", key, "open")] == stored[("contact_person", "", "open")] == 1
+
+
+def test_overdue_is_the_active_tasks_counted_minus_those_not_yet_due(app, make_user):
+    world = World(make_user)
+    _add(world, 2, past=True)
+    _add(world, 1, past=True, status="in_progress", project=1)
+    _add(world, 1, past=True, status="closed")
+    _add(world, 1)
+    world.trash(0)  # a trashed overdue task is not overdue
+    assert counts.with_overdue("all", "") == ({"open": 2, "in_progress": 1, "closed": 1, "cancelled": 0}, 2)
+    project = world.projects[0]
+    assert counts.with_overdue("project", counts.uuid_key(project), Task.project_id == project) == (
+        {"open": 2, "in_progress": 0, "closed": 1, "cancelled": 0},
+        1,
+    )
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="row locks and deadlocks are PostgreSQL's")

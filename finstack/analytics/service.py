@@ -18,16 +18,11 @@ def _count_where(condition):
 SUMMARY_FIELDS = {status: f"{status}_tasks" for status in STATUSES}
 
 
-def _overdue():
-    """Time-dependent, so never maintained: one count over the index (status, task_time)."""
-    return sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow())
-
-
 def _all_tasks(limit):
-    """Everyone's live tasks: the maintained counts (finstack.tasks.counts), plus the indexed overdue count."""
-    statuses = counts.by_status("all", [""])[""]
-    summary = {"total_tasks": sum(statuses.values())} | {SUMMARY_FIELDS[s]: n for s, n in statuses.items()}
-    summary["overdue_tasks"] = db.session.scalar(sa.select(sa.func.count()).where(Task.live(), _overdue()))
+    """Everyone's live tasks: the maintained counts (finstack.tasks.counts), overdue included."""
+    statuses, overdue = counts.with_overdue("all", "")
+    summary = {"total_tasks": sum(statuses.values()), "overdue_tasks": overdue}
+    summary |= {SUMMARY_FIELDS[status]: count for status, count in statuses.items()}
     task_types = counts.top("task_type", limit)
     per_user = counts.top("contact_person", limit, assigned=True)
     return (
@@ -49,7 +44,7 @@ def _own_tasks(actor, limit):
         sa.select(
             sa.func.count().label("total_tasks"),
             *(_count_where(Task.status == status).label(field) for status, field in SUMMARY_FIELDS.items()),
-            _count_where(_overdue()).label("overdue_tasks"),
+            _count_where(sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow())).label("overdue_tasks"),
         ).where(*scope)
     ).one()
 

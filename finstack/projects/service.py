@@ -6,7 +6,6 @@ from finstack.audit import service as audit
 from finstack.core import permissions
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
-from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.projects import events
@@ -14,7 +13,7 @@ from finstack.projects.access import get_readable_project, member_project_ids, m
 from finstack.projects.models import Project, ProjectMember
 from finstack.tasks import counts
 from finstack.tasks import service as tasks
-from finstack.tasks.models import ACTIVE_STATUSES, Task
+from finstack.tasks.models import Task
 from finstack.teams.models import Team
 from finstack.users import service as users
 from finstack.users.models import User
@@ -206,13 +205,8 @@ def remove_member(actor, project_id, user_id):
 
 def project_progress(project_id):
     """A project's progress: its live tasks by status from the maintained counts (finstack.tasks.counts), whoever
-    reads it (a reader of a project reads all its tasks), and its overdue tasks counted (time-dependent)."""
-    statuses = counts.by_status("project", [counts.uuid_key(project_id)])[counts.uuid_key(project_id)]
-    overdue = db.session.scalar(
-        sa.select(sa.func.count()).where(
-            Task.project_id == project_id, Task.live(), Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow()
-        )
-    )
+    reads it (a reader of a project reads all its tasks), overdue included."""
+    statuses, overdue = counts.with_overdue("project", counts.uuid_key(project_id), Task.project_id == project_id)
     total, closed, cancelled = sum(statuses.values()), statuses["closed"], statuses["cancelled"]
     return {
         "total_tasks": total,

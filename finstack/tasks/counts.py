@@ -9,8 +9,9 @@ rebuild`) recomputes it from a fresh GROUP BY.
 
 import sqlalchemy as sa
 
+from finstack.core.time import utcnow
 from finstack.extensions import db
-from finstack.tasks.models import STATUSES, Task, TaskCount
+from finstack.tasks.models import ACTIVE_STATUSES, STATUSES, Task, TaskCount
 
 # The column each dimension counts by ("all": one key, "").
 DIMENSION_COLUMNS = {
@@ -38,17 +39,24 @@ def uuid_key(value):
     return "" if value is None else value.hex
 
 
-def by_status(dimension, keys):
-    """`{key: {status: count}}` of each of `keys` (every status present, 0 where there is no row)."""
-    result = {key: dict.fromkeys(STATUSES, 0) for key in keys}
-    rows = db.session.execute(
-        sa.select(TaskCount.key, TaskCount.status, TaskCount.count).where(
-            TaskCount.dimension == dimension, TaskCount.key.in_(list(keys))
-        )
+def with_overdue(dimension, key, *conditions):
+    """`({status: count}, overdue)` of one key. Overdue depends on the clock, so it is not maintained: it is the active
+    tasks counted minus the live active tasks not yet due (`conditions` narrow them to the key's), one indexed count
+    of the upcoming tasks, which stay few while the overdue backlog grows. One statement, so one snapshot for both."""
+    upcoming = (
+        sa.select(sa.func.count())
+        .where(Task.live(), Task.status.in_(ACTIVE_STATUSES), Task.task_time >= utcnow(), *conditions)
+        .scalar_subquery()
     )
-    for key, status, count in rows:
-        result[key][status] = count
-    return result
+    rows = db.session.execute(
+        sa.select(TaskCount.status, TaskCount.count, upcoming).where(
+            TaskCount.dimension == dimension, TaskCount.key == key
+        )
+    ).all()
+    statuses = dict.fromkeys(STATUSES, 0) | {status: count for status, count, _ in rows}
+    active = sum(statuses[status] for status in ACTIVE_STATUSES)
+    upcoming_count = rows[0][2] if rows else 0  # no row: no live task
+    return statuses, active - upcoming_count
 
 
 def sum_of(status):
