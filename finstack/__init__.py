@@ -136,13 +136,14 @@ def register_commands(app):
     from finstack.bootstrap import setup_command
     from finstack.jobs.cli import worker_command
     from finstack.seed.cli import seed_cli
-    from finstack.tasks.cli import tasks_cli
+    from finstack.tasks.cli import stats_cli, tasks_cli
     from finstack.tickets.cli import tickets_cli
     from finstack.users.cli import users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(tasks_cli)
+    app.cli.add_command(stats_cli)
     app.cli.add_command(tickets_cli)
     app.cli.add_command(attachments_cli)
     app.cli.add_command(setup_command)

@@ -24,6 +24,7 @@ from finstack import create_app
 from finstack.core import events as core_events
 from finstack.core.events import user_room
 from finstack.extensions import db
+from finstack.tasks.models import TaskCount
 from finstack.users import service as users
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
@@ -79,10 +80,17 @@ def app(app_config):
     with app.app_context():
         yield app
         db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+        empty_tables()
         db.engine.dispose()
+
+
+def empty_tables():
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+    # Deleting the tasks queued their count deltas, applied at that COMMIT (PostgreSQL): the counts go after it.
+    with db.engine.begin() as connection:
+        connection.execute(TaskCount.__table__.delete())
 
 
 @pytest.fixture

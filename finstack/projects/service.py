@@ -6,14 +6,14 @@ from finstack.audit import service as audit
 from finstack.core import permissions
 from finstack.core.pagination import paginate
 from finstack.core.text import contains_literal
-from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.projects import events
 from finstack.projects.access import get_readable_project, member_project_ids, memberships, project_role
 from finstack.projects.models import Project, ProjectMember
+from finstack.tasks import counts
 from finstack.tasks import service as tasks
-from finstack.tasks.models import ACTIVE_STATUSES, Task
+from finstack.tasks.models import Task
 from finstack.teams.models import Team
 from finstack.users import service as users
 from finstack.users.models import User
@@ -203,31 +203,21 @@ def remove_member(actor, project_id, user_id):
     db.session.commit()
 
 
-def _count_where(condition):
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
-
-def progress(actor, project_id):
-    """Counts by status and overdue, in one aggregate over the project's tasks."""
-    project = get_readable_project(actor, project_id)
-    row = db.session.execute(
-        sa.select(
-            sa.func.count(),
-            _count_where(Task.status == "open"),
-            _count_where(Task.status == "in_progress"),
-            _count_where(Task.status == "closed"),
-            _count_where(Task.status == "cancelled"),
-            _count_where(sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow())),
-        ).where(Task.project_id == project.id, Task.live())
-    ).one()
-    total, open_, in_progress, closed, cancelled, overdue = (int(value) for value in row)
-    counted = total - cancelled
+def project_progress(project_id):
+    """A project's progress: its live tasks by status from the maintained counts (finstack.tasks.counts), whoever
+    reads it (a reader of a project reads all its tasks), overdue included."""
+    statuses, overdue = counts.with_overdue("project", counts.uuid_key(project_id), Task.project_id == project_id)
+    total, closed, cancelled = sum(statuses.values()), statuses["closed"], statuses["cancelled"]
     return {
         "total_tasks": total,
-        "open_tasks": open_,
-        "in_progress_tasks": in_progress,
+        "open_tasks": statuses["open"],
+        "in_progress_tasks": statuses["in_progress"],
         "completed_tasks": closed,
         "cancelled_tasks": cancelled,
         "overdue_tasks": overdue,
-        "progress_percentage": round(100 * closed / counted, 1) if counted else 0.0,
+        "progress_percentage": round(100 * closed / (total - cancelled), 1) if total - cancelled else 0.0,
     }
+
+
+def progress(actor, project_id):
+    return project_progress(get_readable_project(actor, project_id).id)

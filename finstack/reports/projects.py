@@ -19,6 +19,7 @@ from finstack.core.pagination import paginate
 from finstack.core.sql import count_where, hours_between, medians
 from finstack.core.time import utcnow
 from finstack.extensions import db
+from finstack.projects import service as projects
 from finstack.projects.access import get_readable_project
 from finstack.projects.models import Project
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, Task
@@ -222,18 +223,9 @@ def project_report(actor, project_id, *, weeks=DEFAULT_WEEKS):
     created = _per_week(Task.date_created, starts, conditions)
     closed = _per_week(Task.closed_at, starts, [*conditions, Task.status == "closed"])
 
-    total, cancelled, completed = (sum(row[key] for row in by_priority) for key in ("total", "cancelled", "closed"))
     return {
         "project": project,
-        "progress": {
-            "total_tasks": total,
-            "open_tasks": sum(row["open"] for row in by_priority),
-            "in_progress_tasks": sum(row["in_progress"] for row in by_priority),
-            "completed_tasks": completed,
-            "cancelled_tasks": cancelled,
-            "overdue_tasks": sum(row["overdue"] for row in by_priority),
-            "progress_percentage": percentage(completed, total - cancelled),
-        },
+        "progress": projects.project_progress(project.id),
         "by_priority": by_priority,
         "by_assignee": [dict(row) for row in by_assignee],
         "weekly": [

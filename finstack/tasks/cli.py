@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from finstack.audit.service import record_now
 from finstack.core.time import utcnow
 from finstack.notifications.cli import deliver_queued_mail, mail_timeout_option
+from finstack.tasks import counts as task_counts
 from finstack.tasks import overdue, reminders, service
 from finstack.users.cli import cli_actor
 
@@ -87,3 +88,18 @@ def purge_trash(days):
         raise click.ClickException(f"Purge failed (batches committed before it stay purged): {exc}") from exc
     record_now(cli_actor(), "task.purge", "task", None, {"older_than_days": days, "cutoff": cutoff, "purged": purged})
     click.echo(f"Purged: {purged} tasks trashed before {cutoff.isoformat()}")
+
+
+stats_cli = AppGroup("stats", help="The maintained task counts of the dashboards and reports.")
+
+
+@stats_cli.command("rebuild")
+def rebuild_stats():
+    """Recompute the task counts from the tasks in one transaction (writers wait) and print every count changed.
+
+    The counts are kept by database triggers, so a rebuild changes nothing unless someone edited the table.
+    """
+    changes = task_counts.rebuild()
+    for dimension, key, status, before, after in changes:
+        click.echo(f"{dimension} {key or '-'} {status}: {0 if before is None else before} -> {after or 0}")
+    click.echo(f"Counts changed: {len(changes)}")

@@ -162,3 +162,24 @@ class TaskReminder(db.Model):
     @property
     def at(self):
         return self.remind_at
+
+
+# The dimensions of `task_counts` (finstack.tasks.counts): "all" (key ""), and one per column counted by.
+COUNT_DIMENSIONS = ("all", "task_type", "contact_person", "created_by", "project", "priority")
+COUNT_KEY_LENGTH = 100
+
+
+class TaskCount(db.Model):
+    """How many live tasks have `status` in each (dimension, key): kept by database triggers (migration 0025).
+
+    `key` is the column's value as text: the task type or priority itself, a UUID as 32 lower-case hex digits, ""
+    for NULL (no assignee, no project) and for the dimension "all". A row at 0 stays (the next task reuses it).
+    """
+
+    __tablename__ = "task_counts"
+    __table_args__ = (sa.CheckConstraint(sa.column("dimension").in_(COUNT_DIMENSIONS), name="dimension"),)
+
+    dimension: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(COUNT_KEY_LENGTH), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(sa.Integer)

@@ -30,7 +30,8 @@ def include_name(name, type_, parent_names):
     """Alembic: leave the search objects of migrations 0010 and 0014, and the PostgreSQL-only indexes of 0024, out of
     the models-versus-database comparison."""
     if type_ == "table":
-        return not name.startswith(SEARCH_TABLE_PREFIXES)
+        # task_count_deltas: the transaction-private queue of migration 0025's count triggers (PostgreSQL).
+        return not name.startswith(SEARCH_TABLE_PREFIXES) and name != "task_count_deltas"
     if type_ == "column":
         return not (parent_names.get("table_name") in SEARCH_VECTOR_TABLES and name == "search_vector")
     if type_ == "index":

@@ -1,7 +1,7 @@
 """indexes for every documented list filter: pg_trgm for the substring filters, composites for filter + sort pairs
 
 Revision ID: 0024
-Revises: 0023
+Revises: 0021
 Create Date: 2026-12-02
 
 Reviewed by hand. Two parts:
@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0023"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,135 @@
+"""Maintained counts of live tasks by status (`task_counts`), per dimension: all, task type, assignee, creator,
+project and priority.
+
+Database triggers keep the table in step with every write to `tasks` in the writer's own transaction (migration
+0025; on PostgreSQL the deltas are applied at COMMIT, so a transaction does not see its own writes here). The
+dashboards and project progress read a few of its rows instead of aggregating the tasks; `rebuild` (`flask stats
+rebuild`) recomputes it from a fresh GROUP BY.
+"""
+
+import sqlalchemy as sa
+
+from finstack.core.time import utcnow
+from finstack.extensions import db
+from finstack.tasks.models import ACTIVE_STATUSES, STATUSES, Task, TaskCount
+
+# The column each dimension counts by ("all": one key, "").
+DIMENSION_COLUMNS = {
+    "all": None,
+    "task_type": Task.task_type,
+    "contact_person": Task.contact_person_id,
+    "created_by": Task.created_by,
+    "project": Task.project_id,
+    "priority": Task.priority,
+}
+UUID_DIMENSIONS = ("contact_person", "created_by", "project")
+
+
+def key_of(dimension, column):
+    """SQL: the `task_counts.key` of `column`'s value (a UUID as 32 hex digits on both databases, NULL as "")."""
+    if column is None:
+        return sa.literal("")
+    if dimension in UUID_DIMENSIONS:
+        return sa.func.coalesce(sa.func.replace(sa.cast(column, sa.String), "-", ""), "")
+    return column
+
+
+def uuid_key(value):
+    """The key of a UUID (or of None)."""
+    return "" if value is None else value.hex
+
+
+def with_overdue(dimension, key, *conditions):
+    """`({status: count}, overdue)` of one key. Overdue depends on the clock, so it is not maintained: it is the active
+    tasks counted minus the live active tasks not yet due (`conditions` narrow them to the key's), one indexed count
+    of the upcoming tasks, which stay few while the overdue backlog grows. One statement, so one snapshot for both."""
+    upcoming = (
+        sa.select(sa.func.count())
+        .where(Task.live(), Task.status.in_(ACTIVE_STATUSES), Task.task_time >= utcnow(), *conditions)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        sa.select(TaskCount.status, TaskCount.count, upcoming).where(
+            TaskCount.dimension == dimension, TaskCount.key == key
+        )
+    ).all()
+    statuses = dict.fromkeys(STATUSES, 0) | {status: count for status, count, _ in rows}
+    active = sum(statuses[status] for status in ACTIVE_STATUSES)
+    upcoming_count = rows[0][2] if rows else 0  # no row: no live task
+    return statuses, active - upcoming_count
+
+
+def sum_of(status):
+    """SQL aggregate over joined `task_counts` rows: their count of `status` (0 without rows)."""
+    return sa.func.coalesce(sa.func.sum(sa.case((TaskCount.status == status, TaskCount.count), else_=0)), 0)
+
+
+def top(dimension, limit, *, assigned=False):
+    """The subquery of the `limit` keys of `dimension` with the most live tasks (`key`, `count`), most first, then
+    by key; `assigned` leaves out the key "" (no value)."""
+    total = sa.func.sum(TaskCount.count)
+    conditions = [TaskCount.dimension == dimension]
+    if assigned:
+        conditions.append(TaskCount.key != "")
+    return (
+        sa.select(TaskCount.key, total.label("count"))
+        .where(*conditions)
+        .group_by(TaskCount.key)
+        .having(total > 0)
+        .order_by(total.desc(), TaskCount.key)
+        .limit(limit)
+        .subquery("top_keys")
+    )
+
+
+def fresh():
+    """`{(dimension, key, status): count}` computed from the live tasks (one GROUP BY per dimension)."""
+    arms = []
+    for dimension, column in DIMENSION_COLUMNS.items():
+        key = key_of(dimension, column)
+        grouped_by = (Task.status,) if column is None else (key, Task.status)
+        arms.append(
+            sa.select(sa.literal(dimension), key, Task.status, sa.func.count()).where(Task.live()).group_by(*grouped_by)
+        )
+    rows = db.session.execute(sa.union_all(*arms))
+    return {(dimension, key, status): count for dimension, key, status, count in rows}
+
+
+def stored():
+    """`{(dimension, key, status): count}` as the table holds it."""
+    rows = db.session.execute(sa.select(TaskCount.dimension, TaskCount.key, TaskCount.status, TaskCount.count))
+    return {(dimension, key, status): count for dimension, key, status, count in rows}
+
+
+def _lock():
+    """Keep every task writer out of `task_counts` until this transaction ends (readers go on)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("LOCK TABLE task_counts IN EXCLUSIVE MODE"))
+    else:
+        # SQLite: a write takes the database's write lock, so no writer commits before us.
+        db.session.execute(sa.delete(TaskCount).where(TaskCount.count == 0))
+
+
+def rebuild():
+    """Recompute the table in one transaction, the table locked against writers; returns the rows it changed as
+    `(dimension, key, status, stored count or None, fresh count or None)`, in key order. A row at 0 that no live
+    task needs any more is dropped silently (it counts nothing)."""
+    _lock()
+    old, new = stored(), fresh()
+    changes = []
+    for row in sorted(old.keys() | new.keys()):
+        before, after = old.get(row), new.get(row)
+        if before == after or (after is None and before == 0):
+            continue
+        changes.append((*row, before, after))
+    for dimension, key, status, before, after in changes:
+        identity = (TaskCount.dimension == dimension, TaskCount.key == key, TaskCount.status == status)
+        if after is None:
+            db.session.execute(sa.delete(TaskCount).where(*identity))
+        elif before is None:
+            db.session.add(TaskCount(dimension=dimension, key=key, status=status, count=after))
+        else:
+            db.session.execute(sa.update(TaskCount).where(*identity).values(count=after))
+    db.session.execute(sa.delete(TaskCount).where(TaskCount.count == 0))
+    db.session.commit()
+    return changes
