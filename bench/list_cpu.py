@@ -7,7 +7,8 @@
 Both apps answer through Flask's test client against the bench database (bench/compare.py's, already seeded:
 run compare.py or api_latency.py first): FinStack with the production config as the demo manager, bare Flask with
 no authentication. Each round runs --requests requests per app, interleaved (FinStack, bare, then the reverse), and
-takes the process's CPU time (user + system, `time.process_time`) per request; the database's work is not in it.
+takes the request thread's CPU time (`time.thread_time`: other threads of the process, such as FinStack's background
+ones, are left out) per request; the database's work is not in it.
 It checks that the two answer the same items and prints the median per app and the ratio, and judges nothing. The
 test client's own cost is in both figures (so the ratio is a little kinder than over HTTP; compare.py measures
 the servers).
@@ -71,7 +72,7 @@ def main():
     parser.add_argument("--url", default=api_latency.DEFAULT_URL)
     parser.add_argument("--requests", type=int, default=300, help="requests per app per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", type=int, metavar="N", help="profile N FinStack requests instead")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile (thread CPU) N FinStack requests")
     args = parser.parse_args()
 
     variants = {"FinStack": finstack_client(args.url), "bare Flask": bare_client(args.url)}
