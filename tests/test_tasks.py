@@ -1195,3 +1195,28 @@ def test_bulk_rejects_bad_body(client, auth_headers, manager, member, body):
     assert response.json["details"]
     row = stored(real)
     assert (row.status, row.version) == ("open", 1)
+
+
+def test_list_items_answer_what_the_task_answers(client, headers, create_task, manager):
+    """The list builds its rows from Core statements and dumps them through `PlainDump`: every item is the very
+    JSON `GET /api/tasks/<id>` (ORM object, marshmallow's own dump) answers, field for field and in the same order."""
+    full = create_task(
+        contact_person_id=str(manager.id),
+        note="Bring the contract",
+        priority="high",
+        tags=["zeta", "Alpha", "b-2", "b_1", "ärger"],
+        reminders=[{"before_minutes": 30}, {"at": "2030-05-31T09:00:00+00:00"}, {"before_minutes": 0}],
+        repeat={"every": "week", "weekdays": [4, 0]},
+    )
+    plain = create_task(status="closed")
+    monthly = create_task(repeat={"every": "month", "month_day": 31, "from": "completion"})
+    listed = client.get("/api/tasks", query_string={"per_page": 100}, headers=headers)
+    assert listed.status_code == 200
+    items = {item["id"]: item for item in listed.json["items"]}
+    assert set(items) == {full["id"], plain["id"], monthly["id"]}
+    for task_id, item in items.items():
+        single = client.get(f"/api/tasks/{task_id}", headers=headers).json
+        assert item == single
+        assert list(item) == list(single)
+    assert items[full["id"]]["tags"] == ["alpha", "b-2", "b_1", "zeta", "ärger"]
+    assert [reminder["before_minutes"] for reminder in items[full["id"]]["reminders"]] == [None, 30, 0]

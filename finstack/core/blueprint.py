@@ -64,6 +64,8 @@ class ApiBlueprint(Blueprint):
         `required=False` where sending nothing is meaningful (every field optional, e.g. logout). A multipart
         upload refuses form fields besides its files, as the documented schema allows no other property.
         """
+        if isinstance(schema, type):  # one instance, not one per request (webargs instantiates a class each time)
+            schema = schema()
         decorator = super().arguments(schema, location=location, required=required, **kwargs)
         if location == "json" and required:
             check = _refuse_missing_body

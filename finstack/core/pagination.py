@@ -25,6 +25,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ClauseElement, Label, UnaryExpression, _label_reference
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.operators import asc_op, desc_op, nulls_first_op, nulls_last_op
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from finstack.errors import ApiError
 from finstack.extensions import db
@@ -34,12 +35,19 @@ DIRECTIONS = (asc_op, desc_op, nulls_first_op, nulls_last_op)
 
 
 class _Explain(Executable, ClauseElement):
-    """`EXPLAIN (FORMAT JSON) <statement>` with the statement's bound parameters (PostgreSQL)."""
+    """`EXPLAIN (FORMAT JSON) <statement>` with the statement's bound parameters (PostgreSQL); compiled once per
+    statement shape (its cache key is the statement's), not on every request."""
 
-    inherit_cache = False
+    inherit_cache = True
+    _traverse_internals = [("statement", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, statement):
         self.statement = statement
+
+    @property
+    def _all_selected_columns(self):
+        """Its one result column, which a cached compilation's result metadata is matched against."""
+        return [sa.column("QUERY PLAN")]
 
 
 @compiles(_Explain, "postgresql")

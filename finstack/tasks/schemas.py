@@ -9,6 +9,7 @@ from finstack.core.schemas import (
     DateRangeQuery,
     NotBlank,
     PageQuery,
+    PlainDump,
     WholeNumber,
 )
 from finstack.tasks.models import MAX_TAGS, PRIORITIES, STATUSES, TAG_MAX_LENGTH
@@ -80,7 +81,7 @@ class ReminderIn(BaseSchema):
             raise ValidationError("Give exactly one of before_minutes and at.")
 
 
-class ReminderOut(BaseSchema):
+class ReminderOut(PlainDump, BaseSchema):
     before_minutes = fields.Integer(required=True, allow_none=True, metadata={"description": "null: absolute"})
     at = AwareDateTime(required=True, metadata={"description": "When it is sent (computed for relative ones)"})
     sent_at = AwareDateTime(required=True, allow_none=True)
@@ -121,7 +122,7 @@ class RepeatIn(BaseSchema):
         return data
 
 
-class RepeatOut(BaseSchema):
+class RepeatOut(PlainDump, BaseSchema):
     every = fields.String(required=True)
     interval = fields.Integer(required=True)
     # Always present (null where the rule has none), as every field of a response is.
@@ -137,7 +138,7 @@ REMINDERS_FIELD = {
 REPEAT_DESCRIPTION = "Closing or cancelling the task creates its next occurrence (once); null: not recurring"
 
 
-class TaskOut(BaseSchema):
+class TaskOut(PlainDump, BaseSchema):
     id = fields.UUID()
     entity_name = fields.String()
     task_type = fields.String()

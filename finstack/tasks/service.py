@@ -2,7 +2,6 @@
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import joinedload
 
 from finstack.audit import service as audit
 from finstack.core import permissions
@@ -15,7 +14,7 @@ from finstack.notifications.service import Draft, notify
 from finstack.projects.access import check_task_project
 from finstack.projects.models import Project
 from finstack.tasks import events, ranks, recurrence, reminders, search, signals
-from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTag
+from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskReminder, TaskTag
 from finstack.tasks.schemas import RELEVANCE
 from finstack.users import service as users
 from finstack.users.models import User
@@ -465,18 +464,86 @@ def list_tasks(actor, query):
     )
 
 
+# What the list shows of a task (TaskOut): its columns, its two users' brief columns, its tags and reminders, read
+# by two Core statements built once (so are their cache keys), for the page's ids alone, into plain dicts.
+LIST_COLUMNS = (
+    "id",
+    "entity_name",
+    "task_type",
+    "task_time",
+    "contact_person_id",
+    "note",
+    "status",
+    "priority",
+    "created_by",
+    "date_created",
+    "updated_at",
+    "closed_at",
+    "version",
+    "project_id",
+    "rank",
+    "repeat",
+    "series_id",
+    "occurrence",
+)
+_PAGE_IDS = sa.bindparam("ids", expanding=True)
+_TASKS, _TAGS, _REMINDERS = Task.__table__, TaskTag.__table__, TaskReminder.__table__
+_CONTACT, _CREATOR = User.__table__.alias("contact"), User.__table__.alias("creator")
+_PAGE_ROWS = (
+    sa.select(
+        *(_TASKS.c[name] for name in LIST_COLUMNS),
+        _CONTACT.c.username.label("contact_username"),
+        _CONTACT.c.full_name.label("contact_full_name"),
+        _CREATOR.c.username.label("creator_username"),
+        _CREATOR.c.full_name.label("creator_full_name"),
+    )
+    .select_from(_TASKS)
+    .outerjoin(_CONTACT, _CONTACT.c.id == _TASKS.c.contact_person_id)
+    .join(_CREATOR, _CREATOR.c.id == _TASKS.c.created_by)
+    .where(_TASKS.c.id.in_(_PAGE_IDS))
+)
+# Reminders (soonest first, as `Task.reminders`), then tags; the first select gives the result its column types.
+_TAGS_AND_REMINDERS = sa.union_all(
+    sa.select(
+        _REMINDERS.c.task_id,
+        sa.literal_column("0").label("kind"),
+        sa.null().label("tag"),
+        _REMINDERS.c.before_minutes,
+        _REMINDERS.c.remind_at,
+        _REMINDERS.c.sent_at,
+        _REMINDERS.c.id.label("reminder_id"),
+    ).where(_REMINDERS.c.task_id.in_(_PAGE_IDS)),
+    sa.select(
+        _TAGS.c.task_id, sa.literal_column("1"), _TAGS.c.tag, sa.null(), sa.null(), sa.null(), sa.null()
+    ).where(_TAGS.c.task_id.in_(_PAGE_IDS)),
+).order_by(sa.literal_column("kind"), sa.literal_column("remind_at"), sa.literal_column("reminder_id"))
+
+
+def _user_brief(user_id, username, full_name):
+    return None if user_id is None else {"id": user_id, "username": username, "full_name": full_name}
+
+
 def load_tasks(task_ids):
-    """The tasks of `task_ids`, in that order, in one query; their users with id, username and full name only."""
+    """What TaskOut shows of the tasks of `task_ids`, in that order, as dicts: two statements, no ORM objects."""
     if not task_ids:
         return []
-    brief = (User.id, User.username, User.full_name)
-    statement = (
-        sa.select(Task)
-        .where(Task.id.in_(task_ids))
-        .options(
-            joinedload(Task.contact_person).load_only(*brief),
-            joinedload(Task.creator, innerjoin=True).load_only(*brief),
-        )
-    )
-    by_id = {task.id: task for task in db.session.scalars(statement)}
+    connection = db.session.connection()
+    now = utcnow()
+    by_id = {}
+    for row in connection.execute(_PAGE_ROWS, {"ids": task_ids}):
+        item = dict(zip(LIST_COLUMNS, row, strict=False))
+        item["contact_person"] = _user_brief(item["contact_person_id"], row.contact_username, row.contact_full_name)
+        item["creator"] = _user_brief(item["created_by"], row.creator_username, row.creator_full_name)
+        item["is_overdue"] = item["status"] in ACTIVE_STATUSES and item["task_time"] < now
+        item["tags"], item["reminders"] = [], []
+        by_id[item["id"]] = item
+    for row in connection.execute(_TAGS_AND_REMINDERS, {"ids": task_ids}):
+        item = by_id[row.task_id]
+        if row.kind == 0:
+            reminder = {"before_minutes": row.before_minutes, "at": row.remind_at, "sent_at": row.sent_at}
+            item["reminders"].append(reminder)
+        else:
+            item["tags"].append(row.tag)
+    for item in by_id.values():
+        item["tags"].sort()  # as `Task.tags`: Python's order, not the database collation's
     return [by_id[task_id] for task_id in task_ids]

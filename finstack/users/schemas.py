@@ -2,7 +2,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError, fields, post_load, validate
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery
+from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, PlainDump
 from finstack.users.models import ROLES
 
 USERNAME = validate.And(
@@ -70,7 +70,7 @@ class UserOut(BaseSchema):
     updated_at = AwareDateTime()
 
 
-class UserBrief(BaseSchema):
+class UserBrief(PlainDump, BaseSchema):
     """A user as other records show them (a task's assignee or creator)."""
 
     id = fields.UUID()
