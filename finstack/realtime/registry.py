@@ -222,12 +222,18 @@ class Registry:
     # -- background tasks -------------------------------------------------------------------------------------------
 
     def _rooms(self, connections, prefix):
-        """`{user_id: ids}` of the `<prefix><id>` rooms (`task:`, `department:`) the connections' sockets are in."""
+        """`{user_id: ids}` of the `<prefix><id>` rooms (`task:`, `department:`) the connections' sockets are in.
+
+        One pass over this process's rooms and their members: the manager's `get_rooms(sid)` scans every room for
+        one socket, so asking it per socket cost sockets times rooms (93% of an idle server's CPU at 4,000 sockets)."""
+        user_of = {connection.sid: connection.user_id for connection in connections}
+        manager = self.server.manager
         ids = defaultdict(set)
-        for connection in connections:
-            for room in self.server.manager.get_rooms(connection.sid, NAMESPACE):
-                if room.startswith(prefix):
-                    ids[connection.user_id].add(room.removeprefix(prefix))
+        for room in list(manager.rooms.get(NAMESPACE, {})):
+            if isinstance(room, str) and room.startswith(prefix):
+                for sid, _ in manager.get_participants(NAMESPACE, room):
+                    if sid in user_of:
+                        ids[user_of[sid]].add(room.removeprefix(prefix))
         return ids
 
     def _watch(self):
