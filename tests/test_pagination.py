@@ -4,6 +4,7 @@ import base64
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from finstack.extensions import db
 from finstack.tasks.models import Task, TaskTag
 from finstack.tasks.schemas import SORTABLE
+from tests.conftest import POSTGRES_URL
 
 T0 = datetime(2030, 1, 1, 9, tzinfo=UTC)
 
@@ -164,6 +166,96 @@ def test_total_is_exact_up_to_the_limit_and_estimated_above(app, client, auth_he
     assert get(client, "/api/tasks", headers, entity_name="unique one")["pagination"]["total_exact"] is True
 
 
+def test_a_manager_s_task_total_comes_exact_from_the_maintained_counts(app, client, auth_headers, manager, member):
+    """Filtered by nothing, or by status and one counted dimension, a caller who reads every task gets an exact
+    total from `task_counts`, above the exact limit too and without counting; a member (project visibility) and
+    other filters keep the bounded count."""
+    app.config["PAGINATION_EXACT_LIMIT"] = 2
+    team = client.post("/api/teams", json={"name": "Counted"}, headers=auth_headers(manager)).json
+    in_team = client.post(
+        "/api/projects", json={"key": "CNT", "name": "Counted", "team_id": team["id"]}, headers=auth_headers(manager)
+    ).json
+    elsewhere = client.post("/api/projects", json={"key": "OTH", "name": "Other"}, headers=auth_headers(manager)).json
+    projects = (None, uuid.UUID(in_team["id"]), uuid.UUID(elsewhere["id"]))
+    rows = []
+    for number in range(30):
+        rows.append(
+            {
+                "status": ("open", "in_progress", "closed")[number % 3],
+                "priority": ("low", "high")[number % 2],
+                "contact_person_id": member.id if number % 4 else None,
+                "project_id": projects[number % 5 % 3],
+                "created_by": (manager.id, member.id)[number % 2],
+            }
+        )
+    insert_tasks(manager, rows)
+    trashed = insert_tasks(manager, [{"priority": "high", "contact_person_id": member.id}])
+    Task.query.filter_by(id=uuid.UUID(trashed[0])).update({"deleted_at": T0})
+    db.session.commit()
+    live = Task.query.filter(Task.deleted_at.is_(None))
+
+    def matching(**conditions):
+        query = live
+        for name, value in conditions.items():
+            if name == "team":
+                query = query.filter(Task.project_id == uuid.UUID(in_team["id"]))
+            elif name == "no_project":
+                query = query.filter(Task.project_id.is_(None) if value else Task.project_id.is_not(None))
+            else:
+                query = query.filter(getattr(Task, name) == value)
+        return query.count()
+
+    cases = [
+        ({}, {}),
+        ({"status": "open"}, {"status": "open"}),
+        ({"priority": "high"}, {"priority": "high"}),
+        ({"priority": "high", "status": "closed"}, {"priority": "high", "status": "closed"}),
+        ({"contact_person_id": str(member.id)}, {"contact_person_id": member.id}),
+        ({"created_by": str(member.id), "status": "in_progress"}, {"created_by": member.id, "status": "in_progress"}),
+        ({"project_id": in_team["id"]}, {"project_id": uuid.UUID(in_team["id"])}),
+        ({"team_id": team["id"], "status": "open"}, {"team": True, "status": "open"}),
+        ({"no_project": "true"}, {"no_project": True}),
+        ({"no_project": "false", "status": "closed"}, {"no_project": False, "status": "closed"}),
+    ]
+    headers = auth_headers(manager)
+    for query, conditions in cases:
+        expected = matching(**conditions)
+        assert expected > 2, query  # above the exact limit: a bounded count could not be exact
+        statements = recorded(client, f"/api/tasks?{urlencode(query)}", headers)
+        assert not any("count(" in statement and "FROM tasks" in statement for statement in statements), query
+        body = get(client, "/api/tasks", headers, per_page=100, **query)
+        assert (body["pagination"]["total"], body["pagination"]["total_exact"], len(body["items"])) == (
+            expected,
+            True,
+            expected,
+        ), query
+    # Another filter, or two dimensions at once: the bounded count (limit 2, so inexact).
+    for query in ({"entity_name": "acme"}, {"priority": "high", "contact_person_id": str(member.id)}):
+        assert get(client, "/api/tasks", headers, **query)["pagination"]["total_exact"] is False, query
+    # A member reads what project visibility allows: never the maintained counts.
+    assert get(client, "/api/tasks", auth_headers(member))["pagination"]["total_exact"] is False
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="the planner's estimate is PostgreSQL's")
+def test_a_list_the_planner_expects_to_be_large_is_not_counted(app, client, auth_headers, member):
+    app.config.update(PAGINATION_EXACT_LIMIT=5, PAGINATION_TRUSTED_ESTIMATE=20)
+    insert_tasks(member, [{"entity_name": f"Widget {n}"} for n in range(60)] + [{"entity_name": "Gadget"}])
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE tasks")
+    headers = auth_headers(member)
+    statements = recorded(client, "/api/tasks?entity_name=widget", headers)
+    assert any(statement.startswith("EXPLAIN") for statement in statements)
+    assert not any("count(" in statement for statement in statements)
+    pagination = get(client, "/api/tasks", headers, entity_name="widget")["pagination"]
+    assert pagination["total_exact"] is False and pagination["total"] >= 20  # the estimate, at least the trusted one
+    # Expected to be small: counted, and exact.
+    statements = recorded(client, "/api/tasks?entity_name=gadget", headers)
+    assert any("count(" in statement for statement in statements)
+    assert get(client, "/api/tasks", headers, entity_name="gadget")["pagination"] | {"next_cursor": None} == {
+        "page": 1, "per_page": 20, "total": 1, "pages": 1, "total_exact": True, "next_cursor": None
+    }
+
+
 def encode(payload):
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
@@ -233,6 +325,11 @@ def test_a_task_page_costs_the_same_queries_and_never_selects_password_hashes(cl
     many = recorded(client, "/api/tasks?per_page=30", headers)
     cursor = get(client, "/api/tasks", headers, per_page=10)["pagination"]["next_cursor"]
     deep = recorded(client, f"/api/tasks?per_page=10&cursor={cursor}", headers)
+    # PostgreSQL asks the planner for its estimate before counting (not a query over the data).
+    estimates = 1 if db.engine.dialect.name == "postgresql" else 0
+    for statements in (few, many, deep):
+        assert sum(statement.startswith("EXPLAIN") for statement in statements) == estimates
+        statements[:] = [statement for statement in statements if not statement.startswith("EXPLAIN")]
     # who is asking, count, page of ids, their rows (with both users), their tags and reminders (one statement)
     assert len(few) == len(many) == len(deep) == 5
     for statement in few + many + deep:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from finstack.core.time import utcnow
 from finstack.extensions import db
+from finstack.projects.models import Project
 from finstack.tasks.models import ACTIVE_STATUSES, STATUSES, Task, TaskCount
 
 # The column each dimension counts by ("all": one key, "").
@@ -57,6 +58,43 @@ def with_overdue(dimension, key, *conditions):
     active = sum(statuses[status] for status in ACTIVE_STATUSES)
     upcoming_count = rows[0][2] if rows else 0  # no row: no live task
     return statuses, active - upcoming_count
+
+
+# Task list filters a maintained count answers (besides `status`): each names its dimension and the SQL of its keys.
+LIST_FILTER_KEYS = {
+    "priority": lambda value: ("priority", [value]),
+    "contact_person_id": lambda value: ("contact_person", [uuid_key(value)]),
+    "created_by": lambda value: ("created_by", [uuid_key(value)]),
+    "project_id": lambda value: ("project", [uuid_key(value)]),
+    "team_id": lambda value: ("project", sa.select(key_of("project", Project.id)).where(Project.team_id == value)),
+}
+UNCOUNTED_FILTERS = ("task_type", "entity_name", "date_from", "date_to", "due_from", "due_to", "q", "tag", "overdue")
+
+
+def list_total(query):
+    """The exact number of live tasks a task list `query` (a loaded TaskListQuery) matches, from the maintained
+    counts, or None when its filters are more than `status` and one of LIST_FILTER_KEYS or `no_project`. Only for a
+    caller who reads every task: the counts know nothing of project visibility."""
+    if any(query.get(name) not in (None, "", []) for name in UNCOUNTED_FILTERS):
+        return None
+    dimensions = [name for name in (*LIST_FILTER_KEYS, "no_project") if query.get(name) is not None]
+    if len(dimensions) > 1:
+        return None
+    conditions = [TaskCount.status == query["status"]] if query.get("status") is not None else []
+    total = sa.func.coalesce(sa.func.sum(TaskCount.count), 0)
+    if not dimensions:
+        conditions += [TaskCount.dimension == "all", TaskCount.key == ""]
+    elif dimensions == ["no_project"]:
+        in_no_project = sa.and_(TaskCount.dimension == "project", TaskCount.key == "")
+        conditions.append(sa.or_(sa.and_(TaskCount.dimension == "all", TaskCount.key == ""), in_no_project))
+        if query["no_project"]:
+            conditions.append(in_no_project)
+        else:  # every live task minus those in no project
+            total = sa.func.coalesce(sa.func.sum(sa.case((in_no_project, -TaskCount.count), else_=TaskCount.count)), 0)
+    else:
+        dimension, keys = LIST_FILTER_KEYS[dimensions[0]](query[dimensions[0]])
+        conditions += [TaskCount.dimension == dimension, TaskCount.key.in_(keys)]
+    return db.session.scalar(sa.select(total).where(*conditions))
 
 
 def sum_of(status):

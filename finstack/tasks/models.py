@@ -34,6 +34,11 @@ class Task(db.Model):
         sa.Index("ix_tasks_status_task_time", "status", "task_time"),
         # A project's tasks, newest first.
         sa.Index("ix_tasks_project_id_date_created", "project_id", "date_created"),
+        # Sorts on a column with many equal values: the index ends in the tie-breaker, so a sorted page reads 21
+        # entries instead of sorting a whole group of equal values (migration 0028).
+        sa.Index("ix_tasks_entity_name_id", "entity_name", "id"),
+        sa.Index("ix_tasks_task_type_id", "task_type", "id"),
+        sa.Index("ix_tasks_task_time_id", "task_time", "id"),
         # The trash, oldest first (its listing and `flask tasks purge-trash`).
         sa.Index("ix_tasks_deleted_at", "deleted_at"),
         # A board column in order, and one key per place in it (finstack.tasks.ranks); NULL ranks never collide.
@@ -45,9 +50,9 @@ class Task(db.Model):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
-    entity_name: Mapped[str] = mapped_column(sa.String(200), index=True)
-    task_type: Mapped[str] = mapped_column(sa.String(100), index=True)
-    task_time: Mapped[object] = mapped_column(UTCDateTime, index=True)
+    entity_name: Mapped[str] = mapped_column(sa.String(200))
+    task_type: Mapped[str] = mapped_column(sa.String(100))
+    task_time: Mapped[object] = mapped_column(UTCDateTime)
     contact_person_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16), default="open")

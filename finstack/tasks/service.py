@@ -13,7 +13,7 @@ from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
 from finstack.projects.access import check_task_project
 from finstack.projects.models import Project
-from finstack.tasks import events, ranks, recurrence, reminders, search, signals
+from finstack.tasks import counts, events, ranks, recurrence, reminders, search, signals
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskReminder, TaskTag
 from finstack.tasks.schemas import RELEVANCE
 from finstack.users import service as users
@@ -445,7 +445,8 @@ def task_filters(query):
 
 def list_tasks(actor, query):
     """A page of tasks: the ids are paged on `tasks` alone (filters, ORDER BY, LIMIT), then only that page's rows
-    are loaded with their two users, of whom only the columns the response shows (`load_tasks`)."""
+    are loaded with their two users, of whom only the columns the response shows (`load_tasks`). The total comes
+    from the maintained counts when the caller reads every task and the filters allow (`counts.list_total`)."""
     conditions = [Task.live(), permissions.readable_tasks_clause(actor, Task), *task_filters(query)]
     statement = sa.select(Task.id).where(*conditions)
     if query["sort_by"] == RELEVANCE:
@@ -454,12 +455,14 @@ def list_tasks(actor, query):
         column = SORT_COLUMNS[query["sort_by"]]
     direction = sa.desc if query["sort_order"] == "desc" else sa.asc
     statement = statement.order_by(direction(column), direction(Task.id))
+    maintained = counts.list_total(query) if permissions.sees_all_tasks(actor) else None
     return paginate(
         statement,
         page=query["page"],
         per_page=query["per_page"],
         cursor=query["cursor"],
         count_statement=sa.select(Task.id).where(*conditions),
+        total=None if maintained is None else (maintained, True),
         keys_from=load_tasks,
     )
 
