@@ -209,7 +209,7 @@ SETTINGS = (
         "threading",
     ),
     Setting("PAGINATION_EXACT_LIMIT", _whole(1), "a whole number of rows, 1 or more", 10000),
-    Setting("PAGINATION_TRUSTED_ESTIMATE", _whole(1), "a whole number of rows, 1 or more", 30000),
+    Setting("PAGINATION_TRUSTED_ESTIMATE", _whole(1), "a whole number of rows, 1 or more", 20000),
     Setting("SOCKET_RECHECK_SECONDS", _number(0, strictly_above=True), "a number of seconds above 0", 0.5),
     Setting("MAIL_SERVER", _optional_text, "an SMTP host name"),
     Setting("MAIL_PORT", _whole(1, 65535), "a TCP port number (1-65535)", 587),
