@@ -89,6 +89,19 @@ def readable_tasks_clause(user, task_model):
     )
 
 
+def readable_projects_clause(user, project_model):
+    """SQL over `project_model` for the projects whose tasks `readable_tasks_clause` lets `user` read (every task
+    in no project being readable too); the two must agree."""
+    if user is None or not user.is_active:
+        return sa.false()
+    if sees_all_tasks(user):
+        return sa.true()
+    access = _access()
+    return sa.or_(
+        project_model.id.in_(access.open_project_ids()), project_model.id.in_(access.member_project_ids(user.id))
+    )
+
+
 def can_assign_to(user, assignee):
     """Members may assign tasks to anyone but an admin (000's rule)."""
     return sees_all_tasks(user) or assignee.role != "admin"

@@ -9,6 +9,7 @@ rebuild`) recomputes it from a fresh GROUP BY.
 
 import sqlalchemy as sa
 
+from finstack.core import permissions
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.projects.models import Project
@@ -60,39 +61,64 @@ def with_overdue(dimension, key, *conditions):
     return statuses, active - upcoming_count
 
 
-# Task list filters a maintained count answers (besides `status`): each names its dimension and the SQL of its keys.
+def project_keys(*conditions):
+    """SQL: the project dimension's keys of the projects meeting `conditions`."""
+    return sa.select(key_of("project", Project.id)).where(*conditions)
+
+
+# The task list's project filters, as conditions on `Project`.
+PROJECT_CONDITIONS = {
+    "project_id": lambda value: Project.id == value,
+    "team_id": lambda value: Project.team_id == value,
+}
+# Task list filters a maintained count answers (besides `status`): each names its dimension and its keys.
 LIST_FILTER_KEYS = {
     "priority": lambda value: ("priority", [value]),
     "contact_person_id": lambda value: ("contact_person", [uuid_key(value)]),
     "created_by": lambda value: ("created_by", [uuid_key(value)]),
-    "project_id": lambda value: ("project", [uuid_key(value)]),
-    "team_id": lambda value: ("project", sa.select(key_of("project", Project.id)).where(Project.team_id == value)),
+    "project_id": lambda value: ("project", project_keys(PROJECT_CONDITIONS["project_id"](value))),
+    "team_id": lambda value: ("project", project_keys(PROJECT_CONDITIONS["team_id"](value))),
 }
+PROJECT_FILTERS = (*PROJECT_CONDITIONS, "no_project")
 UNCOUNTED_FILTERS = ("task_type", "entity_name", "date_from", "date_to", "due_from", "due_to", "q", "tag", "overdue")
 
 
-def list_total(query):
+def list_total(query, actor):
     """The exact number of live tasks a task list `query` (a loaded TaskListQuery) matches, from the maintained
-    counts, or None when its filters are more than `status` and one of LIST_FILTER_KEYS or `no_project`. Only for a
-    caller who reads every task: the counts know nothing of project visibility."""
+    counts, or None when they cannot tell.
+
+    Visibility goes by project (`permissions.readable_projects_clause`), so an `actor` who reads only some
+    projects' tasks is counted from the project dimension: filtered by nothing or by the project filters (and
+    `status`). One who reads every task is counted by `status` and/or one of LIST_FILTER_KEYS or `no_project`."""
     if any(query.get(name) not in (None, "", []) for name in UNCOUNTED_FILTERS):
         return None
-    dimensions = [name for name in (*LIST_FILTER_KEYS, "no_project") if query.get(name) is not None]
-    if len(dimensions) > 1:
+    chosen = [name for name in (*LIST_FILTER_KEYS, "no_project") if query.get(name) is not None]
+    everything = permissions.sees_all_tasks(actor)
+    if len(chosen) > 1 or (chosen and not everything and chosen[0] not in PROJECT_FILTERS):
         return None
     conditions = [TaskCount.status == query["status"]] if query.get("status") is not None else []
     total = sa.func.coalesce(sa.func.sum(TaskCount.count), 0)
-    if not dimensions:
+    no_project = sa.and_(TaskCount.dimension == "project", TaskCount.key == "")
+    if not everything:
+        narrowed = [PROJECT_CONDITIONS[name](query[name]) for name in chosen if name in PROJECT_CONDITIONS]
+        projects = project_keys(permissions.readable_projects_clause(actor, Project), *narrowed)
+        in_projects = sa.and_(TaskCount.dimension == "project", TaskCount.key.in_(projects))
+        if not chosen:
+            conditions.append(sa.or_(no_project, in_projects))
+        elif chosen == ["no_project"] and query["no_project"]:
+            conditions.append(no_project)
+        else:
+            conditions.append(in_projects)
+    elif not chosen:
         conditions += [TaskCount.dimension == "all", TaskCount.key == ""]
-    elif dimensions == ["no_project"]:
-        in_no_project = sa.and_(TaskCount.dimension == "project", TaskCount.key == "")
-        conditions.append(sa.or_(sa.and_(TaskCount.dimension == "all", TaskCount.key == ""), in_no_project))
+    elif chosen == ["no_project"]:
+        conditions.append(sa.or_(sa.and_(TaskCount.dimension == "all", TaskCount.key == ""), no_project))
         if query["no_project"]:
-            conditions.append(in_no_project)
+            conditions.append(no_project)
         else:  # every live task minus those in no project
-            total = sa.func.coalesce(sa.func.sum(sa.case((in_no_project, -TaskCount.count), else_=TaskCount.count)), 0)
+            total = sa.func.coalesce(sa.func.sum(sa.case((no_project, -TaskCount.count), else_=TaskCount.count)), 0)
     else:
-        dimension, keys = LIST_FILTER_KEYS[dimensions[0]](query[dimensions[0]])
+        dimension, keys = LIST_FILTER_KEYS[chosen[0]](query[chosen[0]])
         conditions += [TaskCount.dimension == dimension, TaskCount.key.in_(keys)]
     return db.session.scalar(sa.select(total).where(*conditions))
 

@@ -446,7 +446,7 @@ def task_filters(query):
 def list_tasks(actor, query):
     """A page of tasks: the ids are paged on `tasks` alone (filters, ORDER BY, LIMIT), then only that page's rows
     are loaded with their two users, of whom only the columns the response shows (`load_tasks`). The total comes
-    from the maintained counts when the caller reads every task and the filters allow (`counts.list_total`)."""
+    from the maintained counts when the filters allow (`counts.list_total`)."""
     conditions = [Task.live(), permissions.readable_tasks_clause(actor, Task), *task_filters(query)]
     statement = sa.select(Task.id).where(*conditions)
     if query["sort_by"] == RELEVANCE:
@@ -455,7 +455,7 @@ def list_tasks(actor, query):
         column = SORT_COLUMNS[query["sort_by"]]
     direction = sa.desc if query["sort_order"] == "desc" else sa.asc
     statement = statement.order_by(direction(column), direction(Task.id))
-    maintained = counts.list_total(query) if permissions.sees_all_tasks(actor) else None
+    maintained = counts.list_total(query, actor)
     return paginate(
         statement,
         page=query["page"],
