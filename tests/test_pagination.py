@@ -164,6 +164,24 @@ def test_total_is_exact_up_to_the_limit_and_estimated_above(app, client, auth_he
     assert get(client, "/api/tasks", headers, entity_name="unique one")["pagination"]["total_exact"] is True
 
 
+def test_a_page_past_the_end_still_tells_the_total(client, auth_headers, member):
+    """The bounded count rides on the page's rows; a page with no rows counts on its own and says the same total."""
+    headers = auth_headers(member)
+    insert_tasks(member, [{} for _ in range(3)])
+    first = get(client, "/api/tasks", headers, per_page=2)["pagination"]
+    assert (first["total"], first["total_exact"], first["pages"]) == (3, True, 2)
+    past = recorded(client, "/api/tasks?per_page=2&page=5", headers)
+    body = get(client, "/api/tasks", headers, per_page=2, page=5)
+    assert body["items"] == []
+    assert body["pagination"] == {
+        "page": 5, "per_page": 2, "total": 3, "total_exact": True, "pages": 2, "next_cursor": None
+    }
+    # who is asking, the empty page, then its count alone (no rows to load)
+    assert len(past) == 3 and past[2].lstrip().lower().startswith("select count(*)")
+    empty = get(client, "/api/tasks", headers, entity_name="nothing like it")["pagination"]
+    assert (empty["total"], empty["total_exact"], empty["pages"]) == (0, True, 0)
+
+
 def encode(payload):
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
@@ -233,16 +251,17 @@ def test_a_task_page_costs_the_same_queries_and_never_selects_password_hashes(cl
     many = recorded(client, "/api/tasks?per_page=30", headers)
     cursor = get(client, "/api/tasks", headers, per_page=10)["pagination"]["next_cursor"]
     deep = recorded(client, f"/api/tasks?per_page=10&cursor={cursor}", headers)
-    # who is asking, count, page of ids, their rows (with both users), their tags and reminders (one statement)
-    assert len(few) == len(many) == len(deep) == 5
+    # who is asking, the page of ids (with the bounded count as a column), their rows (with both users), their tags
+    # and reminders (one statement)
+    assert len(few) == len(many) == len(deep) == 4
     for statement in few + many + deep:
         assert "password_hash" not in statement, statement
     auth = [statement for statement in many if "token_families" in statement]
     assert len(auth) == 1 and auth == [many[0]]
     assert "users" in auth[0]
     # The page of ids touches `tasks` alone; the rows and their users are loaded for that page only.
-    assert "JOIN users" not in many[2] and "JOIN users" in many[3]
-    assert "JOIN token_families" not in many[3]
+    assert "JOIN users" not in many[1] and "JOIN users" in many[2]
+    assert "count(*)" in many[1] and "JOIN token_families" not in many[2]
 
 
 def test_every_authenticated_request_asks_who_is_asking_once(client, auth_headers, admin):

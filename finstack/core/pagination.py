@@ -1,8 +1,9 @@
 """SQL pagination by page number or by keyset cursor, with a total that never counts more than it must.
 
-The total is a bounded count: `SELECT count(*) FROM (... LIMIT PAGINATION_EXACT_LIMIT + 1)`. At or under the limit it
-is exact (`total_exact: true`); above it PostgreSQL's planner estimate of the filtered statement stands in (at least
-the limit + 1), SQLite's total is the limit, and `total_exact` is false.
+The total is a bounded count: `SELECT count(*) FROM (... LIMIT PAGINATION_EXACT_LIMIT + 1)`, a column of the page's
+own statement (a statement of its own only for a page with no rows). At or under the limit it is exact
+(`total_exact: true`); above it PostgreSQL's planner estimate of the filtered statement stands in (at least the
+limit + 1), SQLite's total is the limit, and `total_exact` is false.
 
 The keyset cursor is derived from the statement's own ORDER BY, so every list that pages through `paginate` takes
 `?cursor=` without code of its own: the cursor holds the sort key values of a page's last row (the ORDER BY must end
@@ -31,6 +32,7 @@ from finstack.errors import ApiError
 from finstack.extensions import db
 
 KEY_PREFIX = "_page_key_"
+COUNT_LABEL = "_page_counted"
 DIRECTIONS = (asc_op, desc_op, nulls_first_op, nulls_last_op)
 
 
@@ -162,11 +164,13 @@ def _after_clause(keys, values):
     return sa.or_(*alternatives)
 
 
-def bounded_total(count_source):
-    """`(total, exact)` for a statement: exact up to PAGINATION_EXACT_LIMIT rows, an estimate above."""
-    limit = current_app.config["PAGINATION_EXACT_LIMIT"]
-    source = count_source.order_by(None)
-    counted = db.session.scalar(sa.select(sa.func.count()).select_from(source.limit(limit + 1).subquery()))
+def _bounded_count(source, limit):
+    """`SELECT count(*) FROM (source LIMIT limit + 1)`: counts no further than one row past the limit."""
+    return sa.select(sa.func.count()).select_from(source.limit(limit + 1).subquery())
+
+
+def _total(source, counted, limit):
+    """`(total, exact)` from a bounded count: exact up to the limit, an estimate above."""
     if counted <= limit:
         return counted, True
     if db.session.get_bind().dialect.name == "postgresql":
@@ -191,10 +195,14 @@ def paginate(
     """
     dialect_name = db.session.get_bind().dialect.name
     keys = [_Key(clause, dialect_name) for clause in statement._order_by_clauses]
-    total, exact = bounded_total(count_statement if count_statement is not None else statement)
+    limit = current_app.config["PAGINATION_EXACT_LIMIT"]
+    count_source = (count_statement if count_statement is not None else statement).order_by(None)
     labels = [f"{KEY_PREFIX}{index}" for index in range(len(keys))]
+    # The bounded count rides along as one more column (an uncorrelated scalar subquery, computed once): the page and
+    # its total in one statement and one snapshot; only a page with no rows counts on its own.
     page_statement = statement.add_columns(
-        *(key.expression.label(label) for key, label in zip(keys, labels, strict=True))
+        *(key.expression.label(label) for key, label in zip(keys, labels, strict=True)),
+        _bounded_count(count_source, limit).correlate(None).scalar_subquery().label(COUNT_LABEL),
     )
     if cursor is not None:
         values = decode_cursor(keys, cursor)
@@ -203,9 +211,12 @@ def paginate(
     else:
         page_statement = page_statement.offset((page - 1) * per_page)
     result = db.session.execute(page_statement.limit(per_page + 1)).all()
+    counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(_bounded_count(count_source, limit))
+    total, exact = _total(count_source, counted, limit)
     more, result = len(result) > per_page, result[:per_page]
     if rows:
-        items = [{name: value for name, value in row._mapping.items() if name not in labels} for row in result]
+        hidden = {*labels, COUNT_LABEL}
+        items = [{name: value for name, value in row._mapping.items() if name not in hidden} for row in result]
     elif whole_rows:
         items = result
     else:
