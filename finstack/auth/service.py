@@ -223,6 +223,24 @@ def logout(user, presented_claims, refresh_token=None):
     db.session.commit()
 
 
+# The request's session check, built once (its cache key too) with the token's user and family as parameters.
+# The hash is loaded when a password is checked, never for the account of every request.
+_SESSION_USER = (
+    sa.select(
+        User,
+        sa.exists()
+        .where(
+            TokenFamily.id == sa.bindparam("family_id", type_=sa.Uuid),
+            TokenFamily.user_id == User.id,
+            TokenFamily.revoked_at.is_(None),
+        )
+        .label("family_ok"),
+    )
+    .where(User.id == sa.bindparam("user_id", type_=sa.Uuid))
+    .options(defer(User.password_hash))
+)
+
+
 def session_user(claims):
     """`(user, problem)` for decoded token `claims`, in one indexed query: problem is None (good), INACTIVE (no such
     active account) or REVOKED (credentials changed since, or the sign-in was ended)."""
@@ -231,12 +249,7 @@ def session_user(claims):
     except (KeyError, ValueError, TypeError):
         return None, INACTIVE
     family_id = _family_of(claims)
-    family_ok = sa.exists().where(
-        TokenFamily.id == family_id, TokenFamily.user_id == User.id, TokenFamily.revoked_at.is_(None)
-    )
-    statement = sa.select(User, family_ok.label("family_ok")).where(User.id == user_id)
-    # The hash is loaded when a password is checked, never for the account of every request.
-    row = db.session.execute(statement.options(defer(User.password_hash))).first()
+    row = db.session.execute(_SESSION_USER, {"user_id": user_id, "family_id": family_id}).first()
     if row is None or not row.User.is_active:
         return None, INACTIVE
     if family_id is None or row.User.token_version != claims.get("ver") or not row.family_ok:

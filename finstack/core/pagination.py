@@ -1,10 +1,11 @@
 """SQL pagination by page number or by keyset cursor, with a total that never counts more than it must.
 
-The total is a bounded count: `SELECT count(*) FROM (... LIMIT PAGINATION_EXACT_LIMIT + 1)`. At or under the limit it
-is exact (`total_exact: true`); above it PostgreSQL's planner estimate of the filtered statement stands in (at least
-the limit + 1), SQLite's total is the limit, and `total_exact` is false. On PostgreSQL a filter the planner expects to
-match at least PAGINATION_TRUSTED_ESTIMATE rows is not counted at all; a list may also bring its own total
-(the task list reads maintained counts when its filters allow).
+The total is a bounded count: `SELECT count(*) FROM (... LIMIT PAGINATION_EXACT_LIMIT + 1)`, a column of the page's
+own statement (a statement of its own only for a page with no rows). At or under the limit it is exact
+(`total_exact: true`); above it PostgreSQL's planner estimate of the filtered statement stands in (at least the
+limit + 1), SQLite's total is the limit, and `total_exact` is false. On PostgreSQL a list the planner expects to
+hold at least PAGINATION_TRUSTED_ESTIMATE rows is not counted at all; a list may also bring its own total (the task
+list reads maintained counts when its filters allow).
 
 The keyset cursor is derived from the statement's own ORDER BY, so every list that pages through `paginate` takes
 `?cursor=` without code of its own: the cursor holds the sort key values of a page's last row (the ORDER BY must end
@@ -33,6 +34,7 @@ from finstack.errors import ApiError
 from finstack.extensions import db
 
 KEY_PREFIX = "_page_key_"
+COUNT_LABEL = "_page_counted"
 DIRECTIONS = (asc_op, desc_op, nulls_first_op, nulls_last_op)
 
 
@@ -172,22 +174,14 @@ def _estimate(source):
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def bounded_total(count_source):
-    """`(total, exact)` for a statement: exact up to PAGINATION_EXACT_LIMIT rows, an estimate above.
+def _bounded_count(source, limit):
+    """`SELECT count(*) FROM (source LIMIT limit + 1)`: counts no further than one row past the limit."""
+    return sa.select(sa.func.count()).select_from(source.limit(limit + 1).subquery())
 
-    On PostgreSQL the planner is asked first: when it expects at least PAGINATION_TRUSTED_ESTIMATE rows, far above
-    the exact limit, its estimate is the answer and nothing is counted (counting the first limit + 1 of them reads
-    that many rows: 50 to 300 ms at 1M tasks); otherwise the bounded count decides, and the estimate stands in above
-    the limit.
-    """
-    limit = current_app.config["PAGINATION_EXACT_LIMIT"]
-    source = count_source.order_by(None)
-    estimate = None
-    if db.session.get_bind().dialect.name == "postgresql":
-        estimate = _estimate(source)
-        if estimate >= max(current_app.config["PAGINATION_TRUSTED_ESTIMATE"], limit + 1):
-            return estimate, False
-    counted = db.session.scalar(sa.select(sa.func.count()).select_from(source.limit(limit + 1).subquery()))
+
+def _total(counted, limit, estimate):
+    """`(total, exact)` from a bounded count: exact up to the limit; above it the planner's `estimate`
+    (PostgreSQL), else the limit."""
     if counted <= limit:
         return counted, True
     if estimate is not None:
@@ -219,11 +213,22 @@ def paginate(
     """
     dialect_name = db.session.get_bind().dialect.name
     keys = [_Key(clause, dialect_name) for clause in statement._order_by_clauses]
-    total, exact = total or bounded_total(count_statement if count_statement is not None else statement)
+    limit = current_app.config["PAGINATION_EXACT_LIMIT"]
+    count_source = (count_statement if count_statement is not None else statement).order_by(None)
+    estimate = None
+    if total is None and dialect_name == "postgresql":
+        # The planner first: a list it expects to be far above the exact limit is not counted at all (finding its
+        # first limit + 1 rows costs 50 to 300 ms at 1M tasks, for a total the client then reads as an estimate).
+        estimate = _estimate(count_source)
+        if estimate >= max(current_app.config["PAGINATION_TRUSTED_ESTIMATE"], limit + 1):
+            total = (estimate, False)
     labels = [f"{KEY_PREFIX}{index}" for index in range(len(keys))]
-    page_statement = statement.add_columns(
-        *(key.expression.label(label) for key, label in zip(keys, labels, strict=True))
-    )
+    columns = [key.expression.label(label) for key, label in zip(keys, labels, strict=True)]
+    if total is None:
+        # The bounded count rides along as one more column (an uncorrelated scalar subquery, computed once): the page
+        # and its total in one statement and one snapshot; only a page with no rows counts on its own.
+        columns.append(_bounded_count(count_source, limit).correlate(None).scalar_subquery().label(COUNT_LABEL))
+    page_statement = statement.add_columns(*columns)
     if cursor is not None:
         values = decode_cursor(keys, cursor)
         after = _after_clause(keys, values)
@@ -231,9 +236,14 @@ def paginate(
     else:
         page_statement = page_statement.offset((page - 1) * per_page)
     result = db.session.execute(page_statement.limit(per_page + 1)).all()
+    if total is None:
+        counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(_bounded_count(count_source, limit))
+        total = _total(counted, limit, estimate)
+    total, exact = total
     more, result = len(result) > per_page, result[:per_page]
     if rows:
-        items = [{name: value for name, value in row._mapping.items() if name not in labels} for row in result]
+        hidden = {*labels, COUNT_LABEL}
+        items = [{name: value for name, value in row._mapping.items() if name not in hidden} for row in result]
     elif whole_rows:
         items = result
     else:

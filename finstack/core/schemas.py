@@ -3,8 +3,10 @@
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 
 from marshmallow import RAISE, Schema, ValidationError, fields, missing, pre_load, validate, validates_schema
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
 from werkzeug.datastructures import FileStorage
 
 from finstack.core.error_codes import ERROR_CODES
@@ -86,7 +88,8 @@ class BaseSchema(Schema):
 
 def _plain_converter(field):
     """A function doing what `field._serialize` does to a value that is not None, for the plain field types a list
-    shows on every row; None for other fields (they keep `field._serialize`)."""
+    shows on every row (and nested PlainDump schemas without dump hooks, lists of either); None for other fields
+    (they keep `field._serialize`)."""
     kind = type(field)
     if kind is fields.String or kind is fields.UUID:
         return str
@@ -94,6 +97,14 @@ def _plain_converter(field):
         return int
     if kind is fields.AwareDateTime or kind is fields.DateTime:
         return field.SERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
+    if kind is fields.Nested and isinstance(field.schema, PlainDump) and not field.schema.many:
+        schema = field.schema
+        if not (schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP]):  # then `dump` is `_serialize`
+            return partial(schema._serialize, many=field.many)
+    if kind is fields.List:
+        convert = _plain_converter(field.inner)
+        if convert is not None:  # None items stay None, as `field.inner._serialize` leaves them
+            return lambda values: [None if value is None else convert(value) for value in values]
     return None
 
 

@@ -2,6 +2,7 @@
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql
 
 from finstack.audit import service as audit
 from finstack.core import permissions
@@ -489,37 +490,58 @@ LIST_COLUMNS = (
     "series_id",
     "occurrence",
 )
-_PAGE_IDS = sa.bindparam("ids", expanding=True)
 _TASKS, _TAGS, _REMINDERS = Task.__table__, TaskTag.__table__, TaskReminder.__table__
 _CONTACT, _CREATOR = User.__table__.alias("contact"), User.__table__.alias("creator")
-_PAGE_ROWS = (
-    sa.select(
-        *(_TASKS.c[name] for name in LIST_COLUMNS),
-        _CONTACT.c.username.label("contact_username"),
-        _CONTACT.c.full_name.label("contact_full_name"),
-        _CREATOR.c.username.label("creator_username"),
-        _CREATOR.c.full_name.label("creator_full_name"),
+
+
+def _page_statements(in_page, shown):
+    """The page's rows, then its reminders (soonest first, as `Task.reminders`) and tags in one UNION ALL (the first
+    select gives the result its column types); `in_page(column)` is the page's ids condition, `shown(column)` how a
+    UUID column the response shows is read."""
+    rows = (
+        sa.select(
+            *(shown(_TASKS.c[name]) for name in LIST_COLUMNS),
+            _CONTACT.c.username.label("contact_username"),
+            _CONTACT.c.full_name.label("contact_full_name"),
+            _CREATOR.c.username.label("creator_username"),
+            _CREATOR.c.full_name.label("creator_full_name"),
+        )
+        .select_from(_TASKS)
+        .outerjoin(_CONTACT, _CONTACT.c.id == _TASKS.c.contact_person_id)
+        .join(_CREATOR, _CREATOR.c.id == _TASKS.c.created_by)
+        .where(in_page(_TASKS.c.id))
     )
-    .select_from(_TASKS)
-    .outerjoin(_CONTACT, _CONTACT.c.id == _TASKS.c.contact_person_id)
-    .join(_CREATOR, _CREATOR.c.id == _TASKS.c.created_by)
-    .where(_TASKS.c.id.in_(_PAGE_IDS))
-)
-# Reminders (soonest first, as `Task.reminders`), then tags; the first select gives the result its column types.
-_TAGS_AND_REMINDERS = sa.union_all(
-    sa.select(
-        _REMINDERS.c.task_id,
-        sa.literal_column("0").label("kind"),
-        sa.null().label("tag"),
-        _REMINDERS.c.before_minutes,
-        _REMINDERS.c.remind_at,
-        _REMINDERS.c.sent_at,
-        _REMINDERS.c.id.label("reminder_id"),
-    ).where(_REMINDERS.c.task_id.in_(_PAGE_IDS)),
-    sa.select(
-        _TAGS.c.task_id, sa.literal_column("1"), _TAGS.c.tag, sa.null(), sa.null(), sa.null(), sa.null()
-    ).where(_TAGS.c.task_id.in_(_PAGE_IDS)),
-).order_by(sa.literal_column("kind"), sa.literal_column("remind_at"), sa.literal_column("reminder_id"))
+    tags_and_reminders = sa.union_all(
+        sa.select(
+            shown(_REMINDERS.c.task_id),
+            sa.literal_column("0").label("kind"),
+            sa.null().label("tag"),
+            _REMINDERS.c.before_minutes,
+            _REMINDERS.c.remind_at,
+            _REMINDERS.c.sent_at,
+            _REMINDERS.c.id.label("reminder_id"),
+        ).where(in_page(_REMINDERS.c.task_id)),
+        sa.select(
+            shown(_TAGS.c.task_id), sa.literal_column("1"), _TAGS.c.tag, sa.null(), sa.null(), sa.null(), sa.null()
+        ).where(in_page(_TAGS.c.task_id)),
+    ).order_by(sa.literal_column("kind"), sa.literal_column("remind_at"), sa.literal_column("reminder_id"))
+    return rows, tags_and_reminders
+
+
+def _uuid_as_text(column):
+    return sa.cast(column, sa.Text).label(column.name) if isinstance(column.type, sa.Uuid) else column
+
+
+# PostgreSQL: the ids as one array parameter (`= ANY(:ids)`, nothing to render per request, where an expanding IN
+# renders one parameter per id into the SQL on every execution), and the shown UUIDs read as text, which is what
+# the response prints (psycopg2 would build a uuid.UUID of each, for the dump to turn back into text).
+# Elsewhere (SQLite): an expanding IN and the columns as they are.
+_PAGE_STATEMENTS = {
+    "postgresql": _page_statements(
+        lambda column: column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid))), _uuid_as_text
+    ),
+    None: _page_statements(lambda column: column.in_(sa.bindparam("ids", expanding=True)), lambda column: column),
+}
 
 
 def _user_brief(user_id, username, full_name):
@@ -527,21 +549,23 @@ def _user_brief(user_id, username, full_name):
 
 
 def load_tasks(task_ids):
-    """What TaskOut shows of the tasks of `task_ids`, in that order, as dicts: two statements, no ORM objects."""
+    """What TaskOut shows of the tasks of `task_ids`, in that order, as dicts: two statements, no ORM objects.
+    The ids in the dicts may be text or UUIDs (by database); the dump prints both alike."""
     if not task_ids:
         return []
     connection = db.session.connection()
+    page_rows, tags_and_reminders = _PAGE_STATEMENTS.get(connection.dialect.name, _PAGE_STATEMENTS[None])
     now = utcnow()
     by_id = {}
-    for row in connection.execute(_PAGE_ROWS, {"ids": task_ids}):
+    for row in connection.execute(page_rows, {"ids": task_ids}):
         item = dict(zip(LIST_COLUMNS, row, strict=False))
         item["contact_person"] = _user_brief(item["contact_person_id"], row.contact_username, row.contact_full_name)
         item["creator"] = _user_brief(item["created_by"], row.creator_username, row.creator_full_name)
         item["is_overdue"] = item["status"] in ACTIVE_STATUSES and item["task_time"] < now
         item["tags"], item["reminders"] = [], []
-        by_id[item["id"]] = item
-    for row in connection.execute(_TAGS_AND_REMINDERS, {"ids": task_ids}):
-        item = by_id[row.task_id]
+        by_id[str(item["id"])] = item
+    for row in connection.execute(tags_and_reminders, {"ids": task_ids}):
+        item = by_id[str(row.task_id)]
         if row.kind == 0:
             reminder = {"before_minutes": row.before_minutes, "at": row.remind_at, "sent_at": row.sent_at}
             item["reminders"].append(reminder)
@@ -549,4 +573,4 @@ def load_tasks(task_ids):
             item["tags"].append(row.tag)
     for item in by_id.values():
         item["tags"].sort()  # as `Task.tags`: Python's order, not the database collation's
-    return [by_id[task_id] for task_id in task_ids]
+    return [by_id[str(task_id)] for task_id in task_ids]
