@@ -196,7 +196,7 @@ def paginate(
     per_page,
     cursor=None,
     count_statement=None,
-    total=None,
+    exact_total=None,
     rows=False,
     whole_rows=False,
     keys_from=None,
@@ -204,9 +204,9 @@ def paginate(
     """Run `statement` for one page and return the list envelope.
 
     `cursor` (from a previous page's `next_cursor`) replaces `page`: keyset paging on the statement's ORDER BY.
-    `count_statement` may be given when counting can skip joins or eager loads the page needs; `total`, a
-    `(count, exact)` pair, when the caller knows it without counting (maintained counts). Items: the first
-    column's values; with `rows=True` the selected columns as mappings, with `whole_rows=True` the result
+    `count_statement` may be given when counting can skip joins or eager loads the page needs; `exact_total`, a
+    SELECT of one number, when the caller knows the exact total without counting (maintained counts). Items: the
+    first column's values; with `rows=True` the selected columns as mappings, with `whole_rows=True` the result
     rows themselves (attribute access; the sort keys follow the selected columns); `keys_from`
     turns the first column's values (ids) into the items, so a statement can page ids on one table and the rows the
     response needs are built for that page alone.
@@ -215,19 +215,22 @@ def paginate(
     keys = [_Key(clause, dialect_name) for clause in statement._order_by_clauses]
     limit = current_app.config["PAGINATION_EXACT_LIMIT"]
     count_source = (count_statement if count_statement is not None else statement).order_by(None)
-    estimate = None
-    if total is None and dialect_name == "postgresql":
+    total = estimate = None
+    count = exact_total
+    if count is None and dialect_name == "postgresql":
         # The planner first: a list it expects to be far above the exact limit is not counted at all (finding its
         # first limit + 1 rows costs 50 to 300 ms at 1M tasks, for a total the client then reads as an estimate).
         estimate = _estimate(count_source)
         if estimate >= max(current_app.config["PAGINATION_TRUSTED_ESTIMATE"], limit + 1):
             total = (estimate, False)
+    if count is None and total is None:
+        count = _bounded_count(count_source, limit)
     labels = [f"{KEY_PREFIX}{index}" for index in range(len(keys))]
     columns = [key.expression.label(label) for key, label in zip(keys, labels, strict=True)]
-    if total is None:
-        # The bounded count rides along as one more column (an uncorrelated scalar subquery, computed once): the page
-        # and its total in one statement and one snapshot; only a page with no rows counts on its own.
-        columns.append(_bounded_count(count_source, limit).correlate(None).scalar_subquery().label(COUNT_LABEL))
+    if count is not None:
+        # The count rides along as one more column (an uncorrelated scalar subquery, computed once): the page and
+        # its total in one statement and one snapshot; only a page with no rows counts on its own.
+        columns.append(count.correlate(None).scalar_subquery().label(COUNT_LABEL))
     page_statement = statement.add_columns(*columns)
     if cursor is not None:
         values = decode_cursor(keys, cursor)
@@ -236,9 +239,9 @@ def paginate(
     else:
         page_statement = page_statement.offset((page - 1) * per_page)
     result = db.session.execute(page_statement.limit(per_page + 1)).all()
-    if total is None:
-        counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(_bounded_count(count_source, limit))
-        total = _total(counted, limit, estimate)
+    if count is not None:
+        counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(count)
+        total = (counted, True) if exact_total is not None else _total(counted, limit, estimate)
     total, exact = total
     more, result = len(result) > per_page, result[:per_page]
     if rows:

@@ -84,8 +84,8 @@ UNCOUNTED_FILTERS = ("task_type", "entity_name", "date_from", "date_to", "due_fr
 
 
 def list_total(query, actor):
-    """The exact number of live tasks a task list `query` (a loaded TaskListQuery) matches, from the maintained
-    counts, or None when they cannot tell.
+    """SQL: the exact number of live tasks a task list `query` (a loaded TaskListQuery) matches, from the
+    maintained counts, or None when they cannot tell.
 
     Visibility goes by project (`permissions.readable_projects_clause`), so an `actor` who reads only some
     projects' tasks is counted from the project dimension: filtered by nothing or by the project filters (and
@@ -120,7 +120,7 @@ def list_total(query, actor):
     else:
         dimension, keys = LIST_FILTER_KEYS[chosen[0]](query[chosen[0]])
         conditions += [TaskCount.dimension == dimension, TaskCount.key.in_(keys)]
-    return db.session.scalar(sa.select(total).where(*conditions))
+    return sa.select(total).where(*conditions)
 
 
 def sum_of(status):

@@ -456,14 +456,13 @@ def list_tasks(actor, query):
         column = SORT_COLUMNS[query["sort_by"]]
     direction = sa.desc if query["sort_order"] == "desc" else sa.asc
     statement = statement.order_by(direction(column), direction(Task.id))
-    maintained = counts.list_total(query, actor)
     return paginate(
         statement,
         page=query["page"],
         per_page=query["per_page"],
         cursor=query["cursor"],
         count_statement=sa.select(Task.id).where(*conditions),
-        total=None if maintained is None else (maintained, True),
+        exact_total=counts.list_total(query, actor),
         keys_from=load_tasks,
     )
 
