@@ -1,5 +1,6 @@
-"""The maintained task counts (finstack.tasks.counts, migration 0025): always equal to a fresh GROUP BY over the live
-tasks, whatever sequence of writes the services make; `flask stats rebuild` repairs a damaged table."""
+"""The maintained task counts (finstack.tasks.counts, migrations 0025 and 0027): always equal to a fresh GROUP BY over
+the live tasks, whatever sequence of writes the services make, and the overdue read from them equal to a live count;
+`flask stats rebuild` repairs a damaged table."""
 
 import threading
 from datetime import timedelta
@@ -15,7 +16,7 @@ from finstack.extensions import db
 from finstack.projects import service as projects
 from finstack.tasks import counts, overdue
 from finstack.tasks import service as tasks
-from finstack.tasks.models import PRIORITIES, STATUSES, Task, TaskCount
+from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskCount
 from tests.conftest import POSTGRES_URL, empty_tables
 
 TYPES = ("call", "email", "visit")
@@ -25,6 +26,34 @@ DAILY = {"every": "day", "interval": 1}
 def maintained():
     """The table's counts, a row at 0 being the same as no row."""
     return {row: count for row, count in counts.stored().items() if count != 0}
+
+
+def start_of_today():
+    return utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def due_times():
+    """Due times either side of the day boundaries that overdue depends on: yesterday's last instant, today's first,
+    earlier today, later today, tomorrow, and further away."""
+    now, today = utcnow(), start_of_today()
+    return (
+        today - timedelta(microseconds=1),
+        today,
+        today + (now - today) / 2,
+        now + (today + timedelta(days=1) - now) / 2,
+        today + timedelta(days=1, hours=1),
+        now - timedelta(days=40),
+        now + timedelta(days=40),
+    )
+
+
+def live_overdue(*conditions):
+    """The overdue tasks counted live: active, live, due before now."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).where(
+            Task.live(), Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow(), *conditions
+        )
+    )
 
 
 class World:
@@ -62,6 +91,7 @@ class World:
             "contact_person_id": self.assignees,
             "priority": PRIORITIES,
             "project_id": self.projects,
+            "task_time": due_times(),
         }[field]
         task_id = self.task_id(index)
         if task_id is not None:
@@ -115,8 +145,8 @@ operations = st.one_of(
     st.tuples(
         st.just("update"),
         indexes,
-        st.sampled_from(("status", "task_type", "contact_person_id", "priority", "project_id")),
-        st.integers(0, 2),
+        st.sampled_from(("status", "task_type", "contact_person_id", "priority", "project_id", "task_time")),
+        st.integers(0, 6),
     ),
     st.tuples(st.just("bulk_status"), st.lists(indexes, min_size=1, max_size=4), st.sampled_from(STATUSES)),
     st.tuples(st.just("bulk_delete"), st.lists(indexes, min_size=1, max_size=4)),
@@ -145,6 +175,10 @@ def test_counts_equal_a_fresh_group_by_after_any_writes(app, make_user, steps):
         except ApiError:
             db.session.rollback()  # refused (a trashed task, a deleted project…): nothing written
         assert maintained() == counts.fresh(), f"after {name}{tuple(arguments)}"
+        assert counts.with_overdue("all", "")[1] == live_overdue(), f"after {name}{tuple(arguments)}"
+        for project in filter(None, world.projects):
+            read = counts.with_overdue("project", counts.uuid_key(project), Task.project_id == project)[1]
+            assert read == live_overdue(Task.project_id == project), f"after {name}{tuple(arguments)}"
     assert min(counts.stored().values(), default=0) >= 0
 
 

@@ -164,16 +164,27 @@ class TaskReminder(db.Model):
         return self.remind_at
 
 
-# The dimensions of `task_counts` (finstack.tasks.counts): "all" (key ""), and one per column counted by.
-COUNT_DIMENSIONS = ("all", "task_type", "contact_person", "created_by", "project", "priority")
+# The dimensions of `task_counts` (finstack.tasks.counts): "all" (key ""), one per column counted by, and the due
+# days (of all tasks, of each project's).
+COUNT_DIMENSIONS = (
+    "all",
+    "task_type",
+    "contact_person",
+    "created_by",
+    "project",
+    "priority",
+    "due_day",
+    "project_due_day",
+)
 COUNT_KEY_LENGTH = 100
 
 
 class TaskCount(db.Model):
-    """How many live tasks have `status` in each (dimension, key): kept by database triggers (migration 0025).
+    """How many live tasks have `status` in each (dimension, key): kept by database triggers (migrations 0025, 0027).
 
     `key` is the column's value as text: the task type or priority itself, a UUID as 32 lower-case hex digits, ""
-    for NULL (no assignee, no project) and for the dimension "all". A row at 0 stays (the next task reuses it).
+    for NULL (no assignee, no project) and for the dimension "all", the UTC day of `task_time` ('YYYY-MM-DD') for
+    "due_day", '<project key>:<day>' for "project_due_day". A row at 0 stays (the next task reuses it).
     """
 
     __tablename__ = "task_counts"
