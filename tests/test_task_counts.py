@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from finstack.projects import service as projects
 from finstack.tasks import counts, overdue
 from finstack.tasks import service as tasks
 from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskCount
+from finstack.users.models import User
 from tests.conftest import POSTGRES_URL, empty_tables
 
 TYPES = ("call", "email", "visit")
@@ -300,3 +302,31 @@ def test_writers_touching_counters_in_opposite_orders_do_not_deadlock(app, make_
     assert errors == []
     assert maintained() == counts.fresh()
     assert counts.with_overdue("all", "")[0] == {"open": 2, "in_progress": 0, "closed": 2, "cancelled": 0}
+
+
+def test_migration_0027_fills_the_due_days_and_its_downgrade_restores_0025(app, make_user):
+    """On the session's database (SQLite or PostgreSQL): below 0027 the triggers keep 0025's dimensions only; the
+    upgrade fills the due days of the tasks already there, and its triggers keep them from then on."""
+    world = World(make_user)
+    _add(world, 2, past=True)
+    _add(world, 1, status="in_progress", project=1)
+    admin_id = world.admin.id
+    db.session.remove()
+    downgrade(revision="0025")
+    world.admin = db.session.get(User, admin_id)  # the session was closed for the migration
+    dimensions_0025 = {"all", "task_type", "contact_person", "created_by", "project", "priority"}
+    assert {dimension for dimension, _, _ in maintained()} == dimensions_0025
+    world.update(0, "task_time", 5)  # 0025's triggers still count (and ignore the due day)
+    world.update(1, "status", 1)
+    world.trash(2)
+    in_0025 = {row: count for row, count in counts.fresh().items() if row[0] in dimensions_0025}
+    assert maintained() == in_0025
+    db.session.remove()
+    upgrade()
+    world.admin = db.session.get(User, admin_id)
+    assert maintained() == counts.fresh()
+    assert {dimension for dimension, _, _ in maintained()} == dimensions_0025 | {"due_day", "project_due_day"}
+    world.restore(2)
+    world.update(1, "task_time", 4)
+    assert maintained() == counts.fresh()
+    assert counts.with_overdue("all", "")[1] == live_overdue() == 1

@@ -9,6 +9,8 @@ from finstack.extensions import db
 
 STATUSES = ("open", "in_progress", "closed", "cancelled")
 ACTIVE_STATUSES = ("open", "in_progress")
+# SQL: a live task in an active status (a partial index's predicate, so literal).
+ACTIVE_LIVE = "deleted_at IS NULL AND status IN ('open', 'in_progress')"
 PRIORITIES = ("low", "medium", "high")
 TAG_MAX_LENGTH = 40
 MAX_TAGS = 20
@@ -39,6 +41,15 @@ class Task(db.Model):
         # A board column in order, and one key per place in it (finstack.tasks.ranks); NULL ranks never collide.
         sa.Index("ix_tasks_project_id_status_rank", "project_id", "status", "rank", unique=True),
         sa.Index("uq_tasks_series_id_occurrence", "series_id", "occurrence", unique=True),
+        # Overdue today (finstack.tasks.counts.with_overdue): the live active tasks due in a time range, of everyone
+        # or of a project, counted from this small index alone (no visit to the table).
+        sa.Index(
+            "ix_tasks_active_live_task_time",
+            "task_time",
+            "project_id",
+            postgresql_where=sa.text(ACTIVE_LIVE),
+            sqlite_where=sa.text(ACTIVE_LIVE),
+        ),
         # PostgreSQL only, in migration 0024 and not here: trigram indexes on entity_name and task_type (the
         # substring filters), the status/priority sort-order indexes and one on `active_due()` (the overdue
         # filter); finstack.tasks.search.include_name keeps them out of the comparison.

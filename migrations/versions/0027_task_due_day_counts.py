@@ -18,6 +18,10 @@ due day changed. PostgreSQL replaces the three collecting functions (the trigger
 triggers. The upgrade takes the lock CREATE TRIGGER takes on `tasks` (writers wait, readers go on) before filling the
 new rows from the tasks already there, so no write falls between the fill and the new functions. The downgrade
 restores 0025's functions or triggers and deletes the new rows.
+
+And `ix_tasks_active_live_task_time`: (task_time, project_id) of the live active tasks (a partial index), so the part
+of the overdue still counted live, today's tasks due before now, is an index-only count of a day's tasks at most
+(at 1M tasks the index on (status, task_time) found them but visited ~2,500 heap pages: 90 ms).
 """
 
 import sqlalchemy as sa
@@ -32,6 +36,8 @@ DIMENSIONS_0025 = ("all", "task_type", "contact_person", "created_by", "project"
 DIMENSIONS = (*DIMENSIONS_0025, "due_day", "project_due_day")
 NEW_DIMENSIONS = ", ".join(f"'{dimension}'" for dimension in DIMENSIONS[len(DIMENSIONS_0025) :])
 COUNTED = ("status", "task_type", "contact_person_id", "created_by", "project_id", "priority")
+INDEX = "ix_tasks_active_live_task_time"
+ACTIVE_LIVE = sa.text("deleted_at IS NULL AND status IN ('open', 'in_progress')")
 DAY = {
     "postgresql": "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     "sqlite": "date({})",  # SQLite keeps task_time as naive UTC ISO text
@@ -209,14 +215,12 @@ def upgrade():
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
         op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
-        _set_dimensions(DIMENSIONS)
-        _fill(dialect)
-        _run(_pg_functions(days=True))
     else:
         _run(SQLITE_DROP)  # before rebuilding task_counts, which they name
-        _set_dimensions(DIMENSIONS)
-        _fill(dialect)
-        _run(_sqlite_triggers(days=True))
+    op.create_index(INDEX, "tasks", ["task_time", "project_id"], postgresql_where=ACTIVE_LIVE, sqlite_where=ACTIVE_LIVE)
+    _set_dimensions(DIMENSIONS)
+    _fill(dialect)
+    _run(_pg_functions(days=True) if dialect == "postgresql" else _sqlite_triggers(days=True))
 
 
 def downgrade():
@@ -230,3 +234,4 @@ def downgrade():
     _set_dimensions(DIMENSIONS_0025)
     if dialect != "postgresql":
         _run(_sqlite_triggers(days=False))
+    op.drop_index(INDEX, table_name="tasks")
