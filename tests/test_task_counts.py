@@ -330,3 +330,31 @@ def test_migration_0027_fills_the_due_days_and_its_downgrade_restores_0025(app, 
     world.update(1, "task_time", 4)
     assert maintained() == counts.fresh()
     assert counts.with_overdue("all", "")[1] == live_overdue() == 1
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="the queue of deltas is PostgreSQL's")
+def test_deltas_applied_after_each_statement_when_immediate_and_undone_with_a_savepoint(app, make_user):
+    """With the apply made immediate, each statement's deltas are applied at its end (a later statement's too, after
+    an earlier one's apply), and a rolled-back savepoint takes its applied deltas with it."""
+    world = World(make_user)
+    _add(world, 2)
+    first, second = (world.task_id(index) for index in (0, 1))
+    db.session.remove()
+
+    def open_count(connection):
+        return connection.scalar(
+            sa.select(TaskCount.count).where(TaskCount.dimension == "due_day", TaskCount.status == "open")
+        )
+
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("SET CONSTRAINTS ALL IMMEDIATE"))
+        connection.execute(sa.update(Task).where(Task.id == first).values(status="closed"))
+        assert open_count(connection) == 1
+        savepoint = connection.begin_nested()
+        connection.execute(sa.update(Task).where(Task.id == second).values(status="closed"))
+        assert open_count(connection) == 0
+        savepoint.rollback()
+        assert open_count(connection) == 1
+        connection.execute(sa.update(Task).where(Task.id == second).values(status="cancelled"))
+        assert open_count(connection) == 0
+    assert maintained() == counts.fresh()
