@@ -82,17 +82,18 @@ def _pg_keys(days):
 
 def _pg_collect(name, rows_sql, days):
     """The trigger function queueing the deltas of `rows_sql` (columns: the counted values and `delta`); this
-    revision's also flags the queue as holding deltas (`_pg_apply`)."""
+    revision's also flags the queue as holding deltas (`_pg_apply`), before queuing them: with the apply made
+    immediate (SET CONSTRAINTS), it fires at the end of this INSERT."""
     flag = f"PERFORM set_config('{QUEUED}', 'yes', true);" if days else ""
     return f"""
     CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        {flag}
         INSERT INTO task_count_deltas (dimension, key, status, delta)
         SELECT k.dimension, k.key, t.status, sum(t.delta)
         FROM ({rows_sql}) AS t CROSS JOIN LATERAL {_pg_keys(days)}
         GROUP BY k.dimension, k.key, t.status
         HAVING sum(t.delta) <> 0;
-        {flag}
         RETURN NULL;
     END
     $$
