@@ -292,3 +292,30 @@ def test_role_decides_scope_not_creation(client, auth_headers, team, data_set):
     """A manager who created only two tasks still sees all nine; a member who made none sees only theirs."""
     assert dashboard(client, auth_headers(team["manager"]))["summary"]["total_tasks"] == 9
     assert dashboard(client, auth_headers(team["carol"]))["summary"]["total_tasks"] == 2
+
+
+def test_overdue_splits_at_now_within_today_and_follows_due_time_changes(client, auth_headers, admin):
+    """Overdue = active tasks of the days before today (maintained buckets) + those due today before now (live)."""
+    now = datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday, earlier_today = today - timedelta(microseconds=1), today + (now - today) / 2
+    later_today, tomorrow = now + (today + timedelta(days=1) - now) / 2, today + timedelta(days=1)
+    for when in (yesterday, today, earlier_today, later_today, tomorrow):
+        for status in ("open", "in_progress", "closed", "cancelled"):
+            insert_task(admin, status=status, task_time=when)
+    headers = auth_headers(admin)
+    trashed = insert_task(admin, task_time=yesterday)
+    trashed_today = insert_task(admin, task_time=earlier_today)
+    for task_id in (trashed, trashed_today):
+        assert client.delete(f"/api/tasks/{task_id}", headers=headers).status_code == 204
+    body = dashboard(client, headers)
+    assert body["summary"] == summary(total=20, open_=5, in_progress=5, closed=5, cancelled=5, overdue=6)
+
+    moved = insert_task(admin, task_time=tomorrow)
+    assert dashboard(client, headers)["summary"]["overdue_tasks"] == 6
+    for when, overdue in ((yesterday, 7), (earlier_today, 7), (later_today, 6), (today - timedelta(days=3), 7)):
+        response = client.put(f"/api/tasks/{moved}", json={"task_time": when.isoformat()}, headers=headers)
+        assert response.status_code == 200, response.json
+        assert dashboard(client, headers)["summary"]["overdue_tasks"] == overdue
+    assert client.post(f"/api/tasks/{trashed}/restore", headers=headers).status_code == 200
+    assert dashboard(client, headers)["summary"]["overdue_tasks"] == 8

@@ -6,6 +6,7 @@ People in `world` (tests/worlds.py, shared with test_board): `admin`, `manager`,
 """
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -389,6 +390,35 @@ def test_progress_counts_in_one_aggregate(client, auth_headers, world):
         "overdue_tasks": 2,
         "progress_percentage": 25.0,
     }
+
+
+def test_progress_overdue_splits_at_now_within_today(client, auth_headers, world):
+    """A project's overdue: its active tasks of the days before today (maintained) + those due today before now."""
+    headers = as_(auth_headers, world, "admin")
+    project_id = world["project"]["id"]
+    now = datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday, earlier_today = today - timedelta(microseconds=1), today + (now - today) / 2
+    later_today, tomorrow = now + (today + timedelta(days=1) - now) / 2, today + timedelta(days=1)
+    ids = {}
+    for when in (yesterday, today, earlier_today, later_today, tomorrow):
+        for status in ("open", "in_progress", "closed"):
+            response = new_task(client, headers, project_id=project_id, status=status, task_time=when.isoformat())
+            assert response.status_code == 201, response.json
+            ids[when, status] = response.json["id"]
+    new_task(client, headers, task_time=yesterday.isoformat())  # in no project: not counted
+    assert client.delete(f"/api/tasks/{ids[yesterday, 'open']}", headers=headers).status_code == 204
+    assert client.delete(f"/api/tasks/{ids[earlier_today, 'open']}", headers=headers).status_code == 204
+    progress = client.get(f"{world['url']}/progress", headers=headers).json
+    assert (progress["total_tasks"], progress["overdue_tasks"]) == (13, 4)
+
+    response = client.put(
+        f"/api/tasks/{ids[tomorrow, 'open']}", json={"task_time": earlier_today.isoformat()}, headers=headers
+    )
+    assert response.status_code == 200, response.json
+    response = client.patch(f"/api/tasks/{ids[today, 'open']}/status", json={"status": "closed"}, headers=headers)
+    assert response.status_code == 200, response.json
+    assert client.get(f"{world['url']}/progress", headers=headers).json["overdue_tasks"] == 4
 
 
 # --- Tasks in projects ------------------------------------------------------------------------------------------------

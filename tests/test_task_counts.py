@@ -1,11 +1,13 @@
-"""The maintained task counts (finstack.tasks.counts, migration 0025): always equal to a fresh GROUP BY over the live
-tasks, whatever sequence of writes the services make; `flask stats rebuild` repairs a damaged table."""
+"""The maintained task counts (finstack.tasks.counts, migrations 0025 and 0027): always equal to a fresh GROUP BY over
+the live tasks, whatever sequence of writes the services make, and the overdue read from them equal to a live count;
+`flask stats rebuild` repairs a damaged table."""
 
 import threading
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from flask_migrate import downgrade, upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +17,8 @@ from finstack.extensions import db
 from finstack.projects import service as projects
 from finstack.tasks import counts, overdue
 from finstack.tasks import service as tasks
-from finstack.tasks.models import PRIORITIES, STATUSES, Task, TaskCount
+from finstack.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskCount
+from finstack.users.models import User
 from tests.conftest import POSTGRES_URL, empty_tables
 
 TYPES = ("call", "email", "visit")
@@ -25,6 +28,34 @@ DAILY = {"every": "day", "interval": 1}
 def maintained():
     """The table's counts, a row at 0 being the same as no row."""
     return {row: count for row, count in counts.stored().items() if count != 0}
+
+
+def start_of_today():
+    return utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def due_times():
+    """Due times either side of the day boundaries that overdue depends on: yesterday's last instant, today's first,
+    earlier today, later today, tomorrow, and further away."""
+    now, today = utcnow(), start_of_today()
+    return (
+        today - timedelta(microseconds=1),
+        today,
+        today + (now - today) / 2,
+        now + (today + timedelta(days=1) - now) / 2,
+        today + timedelta(days=1, hours=1),
+        now - timedelta(days=40),
+        now + timedelta(days=40),
+    )
+
+
+def live_overdue(*conditions):
+    """The overdue tasks counted live: active, live, due before now."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).where(
+            Task.live(), Task.status.in_(ACTIVE_STATUSES), Task.task_time < utcnow(), *conditions
+        )
+    )
 
 
 class World:
@@ -62,6 +93,7 @@ class World:
             "contact_person_id": self.assignees,
             "priority": PRIORITIES,
             "project_id": self.projects,
+            "task_time": due_times(),
         }[field]
         task_id = self.task_id(index)
         if task_id is not None:
@@ -115,8 +147,8 @@ operations = st.one_of(
     st.tuples(
         st.just("update"),
         indexes,
-        st.sampled_from(("status", "task_type", "contact_person_id", "priority", "project_id")),
-        st.integers(0, 2),
+        st.sampled_from(("status", "task_type", "contact_person_id", "priority", "project_id", "task_time")),
+        st.integers(0, 6),
     ),
     st.tuples(st.just("bulk_status"), st.lists(indexes, min_size=1, max_size=4), st.sampled_from(STATUSES)),
     st.tuples(st.just("bulk_delete"), st.lists(indexes, min_size=1, max_size=4)),
@@ -145,6 +177,10 @@ def test_counts_equal_a_fresh_group_by_after_any_writes(app, make_user, steps):
         except ApiError:
             db.session.rollback()  # refused (a trashed task, a deleted project…): nothing written
         assert maintained() == counts.fresh(), f"after {name}{tuple(arguments)}"
+        assert counts.with_overdue("all", "")[1] == live_overdue(), f"after {name}{tuple(arguments)}"
+        for project in filter(None, world.projects):
+            read = counts.with_overdue("project", counts.uuid_key(project), Task.project_id == project)[1]
+            assert read == live_overdue(Task.project_id == project), f"after {name}{tuple(arguments)}"
     assert min(counts.stored().values(), default=0) >= 0
 
 
@@ -266,3 +302,59 @@ def test_writers_touching_counters_in_opposite_orders_do_not_deadlock(app, make_
     assert errors == []
     assert maintained() == counts.fresh()
     assert counts.with_overdue("all", "")[0] == {"open": 2, "in_progress": 0, "closed": 2, "cancelled": 0}
+
+
+def test_migration_0027_fills_the_due_days_and_its_downgrade_restores_0025(app, make_user):
+    """On the session's database (SQLite or PostgreSQL): below 0027 the triggers keep 0025's dimensions only; the
+    upgrade fills the due days of the tasks already there, and its triggers keep them from then on."""
+    world = World(make_user)
+    _add(world, 2, past=True)
+    _add(world, 1, status="in_progress", project=1)
+    admin_id = world.admin.id
+    db.session.remove()
+    downgrade(revision="0025")
+    world.admin = db.session.get(User, admin_id)  # the session was closed for the migration
+    dimensions_0025 = {"all", "task_type", "contact_person", "created_by", "project", "priority"}
+    assert {dimension for dimension, _, _ in maintained()} == dimensions_0025
+    world.update(0, "task_time", 5)  # 0025's triggers still count (and ignore the due day)
+    world.update(1, "status", 1)
+    world.trash(2)
+    in_0025 = {row: count for row, count in counts.fresh().items() if row[0] in dimensions_0025}
+    assert maintained() == in_0025
+    db.session.remove()
+    upgrade()
+    world.admin = db.session.get(User, admin_id)
+    assert maintained() == counts.fresh()
+    assert {dimension for dimension, _, _ in maintained()} == dimensions_0025 | {"due_day", "project_due_day"}
+    world.restore(2)
+    world.update(1, "task_time", 4)
+    assert maintained() == counts.fresh()
+    assert counts.with_overdue("all", "")[1] == live_overdue() == 1
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="the queue of deltas is PostgreSQL's")
+def test_deltas_applied_after_each_statement_when_immediate_and_undone_with_a_savepoint(app, make_user):
+    """With the apply made immediate, each statement's deltas are applied at its end (a later statement's too, after
+    an earlier one's apply), and a rolled-back savepoint takes its applied deltas with it."""
+    world = World(make_user)
+    _add(world, 2)
+    first, second = (world.task_id(index) for index in (0, 1))
+    db.session.remove()
+
+    def open_count(connection):
+        return connection.scalar(
+            sa.select(TaskCount.count).where(TaskCount.dimension == "due_day", TaskCount.status == "open")
+        )
+
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("SET CONSTRAINTS ALL IMMEDIATE"))
+        connection.execute(sa.update(Task).where(Task.id == first).values(status="closed"))
+        assert open_count(connection) == 1
+        savepoint = connection.begin_nested()
+        connection.execute(sa.update(Task).where(Task.id == second).values(status="closed"))
+        assert open_count(connection) == 0
+        savepoint.rollback()
+        assert open_count(connection) == 1
+        connection.execute(sa.update(Task).where(Task.id == second).values(status="cancelled"))
+        assert open_count(connection) == 0
+    assert maintained() == counts.fresh()

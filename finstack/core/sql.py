@@ -31,6 +31,26 @@ def _hours_between_postgresql(element, compiler, **kw):
     return f"(EXTRACT(EPOCH FROM ({end}) - ({start})) / 3600.0)"
 
 
+class utc_day(FunctionElement):  # noqa: N801 - used like a SQL function: utc_day(moment)
+    """The UTC calendar day of a datetime as 'YYYY-MM-DD' text (the `due_day` keys of finstack.tasks.counts; the
+    triggers of migration 0027 compute the same text)."""
+
+    type = sa.String()
+    name = "utc_day"
+    inherit_cache = True
+
+
+@compiles(utc_day)
+def _utc_day_sqlite(element, compiler, **kw):
+    # SQLite keeps a datetime as naive UTC ISO text.
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element, compiler, **kw):
+    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
 def count_where(condition):
     """COUNT of the rows where `condition` holds (NULL is not counted)."""
     return sa.func.count(sa.case((condition, 1)))

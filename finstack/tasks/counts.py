@@ -1,8 +1,8 @@
 """Maintained counts of live tasks by status (`task_counts`), per dimension: all, task type, assignee, creator,
-project and priority.
+project, priority, due day and project's due day.
 
-Database triggers keep the table in step with every write to `tasks` in the writer's own transaction (migration
-0025; on PostgreSQL the deltas are applied at COMMIT, so a transaction does not see its own writes here). The
+Database triggers keep the table in step with every write to `tasks` in the writer's own transaction (migrations
+0025 and 0027; on PostgreSQL the deltas are applied at COMMIT, so a transaction does not see its own writes here). The
 dashboards and project progress read a few of its rows instead of aggregating the tasks; `rebuild` (`flask stats
 rebuild`) recomputes it from a fresh GROUP BY.
 """
@@ -10,12 +10,13 @@ rebuild`) recomputes it from a fresh GROUP BY.
 import sqlalchemy as sa
 
 from finstack.core import permissions
+from finstack.core.sql import utc_day
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.projects.models import Project
 from finstack.tasks.models import ACTIVE_STATUSES, STATUSES, Task, TaskCount
 
-# The column each dimension counts by ("all": one key, "").
+# The column each dimension counts by ("all": one key, ""; "project_due_day": the project and the due time).
 DIMENSION_COLUMNS = {
     "all": None,
     "task_type": Task.task_type,
@@ -23,16 +24,26 @@ DIMENSION_COLUMNS = {
     "created_by": Task.created_by,
     "project": Task.project_id,
     "priority": Task.priority,
+    "due_day": Task.task_time,
+    "project_due_day": (Task.project_id, Task.task_time),
 }
 UUID_DIMENSIONS = ("contact_person", "created_by", "project")
+# The due-day dimension whose buckets hold a dimension's overdue tasks (`with_overdue`).
+DUE_DAYS = {"all": "due_day", "project": "project_due_day"}
 
 
 def key_of(dimension, column):
-    """SQL: the `task_counts.key` of `column`'s value (a UUID as 32 hex digits on both databases, NULL as "")."""
+    """SQL: the `task_counts.key` of `column`'s value (a UUID as 32 hex digits on both databases, NULL as "", a due
+    time as its UTC day 'YYYY-MM-DD', a project's due day as '<project key>:<day>')."""
     if column is None:
         return sa.literal("")
     if dimension in UUID_DIMENSIONS:
         return sa.func.coalesce(sa.func.replace(sa.cast(column, sa.String), "-", ""), "")
+    if dimension == "due_day":
+        return utc_day(column)
+    if dimension == "project_due_day":
+        project_id, task_time = column
+        return sa.type_coerce(key_of("project", project_id), sa.String) + ":" + utc_day(task_time)
     return column
 
 
@@ -41,24 +52,44 @@ def uuid_key(value):
     return "" if value is None else value.hex
 
 
+def day_prefix(dimension, key):
+    """The text before the day in the keys of `key`'s due-day buckets ("" for "all", '<project key>:' for a
+    project)."""
+    return "" if dimension == "all" else f"{key}:"
+
+
 def with_overdue(dimension, key, *conditions):
-    """`({status: count}, overdue)` of one key. Overdue depends on the clock, so it is not maintained: it is the active
-    tasks counted minus the live active tasks not yet due (`conditions` narrow them to the key's), one indexed count
-    of the upcoming tasks, which stay few while the overdue backlog grows. One statement, so one snapshot for both."""
-    upcoming = (
+    """`({status: count}, overdue)` of one key ("all" or a project). Overdue depends on the clock, so it is not
+    maintained as such: it is the active tasks counted in the key's due-day buckets before today (UTC), plus the
+    live active tasks due today before now (`conditions` narrow them to the key's), one indexed count over a day's
+    tasks at most, whatever the backlog and the planning horizon. One statement, so one snapshot for all three."""
+    now = utcnow()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    prefix = day_prefix(dimension, key)
+    before_today = (
+        sa.select(sa.func.coalesce(sa.func.sum(TaskCount.count), 0))
+        .where(
+            TaskCount.dimension == DUE_DAYS[dimension],
+            TaskCount.key >= prefix,
+            TaskCount.key < prefix + today.date().isoformat(),
+            TaskCount.status.in_(ACTIVE_STATUSES),
+        )
+        .scalar_subquery()
+    )
+    due_today = (
         sa.select(sa.func.count())
-        .where(Task.live(), Task.status.in_(ACTIVE_STATUSES), Task.task_time >= utcnow(), *conditions)
+        .where(Task.live(), Task.status.in_(ACTIVE_STATUSES), Task.task_time >= today, Task.task_time < now)
+        .where(*conditions)
         .scalar_subquery()
     )
     rows = db.session.execute(
-        sa.select(TaskCount.status, TaskCount.count, upcoming).where(
+        sa.select(TaskCount.status, TaskCount.count, before_today, due_today).where(
             TaskCount.dimension == dimension, TaskCount.key == key
         )
     ).all()
-    statuses = dict.fromkeys(STATUSES, 0) | {status: count for status, count, _ in rows}
-    active = sum(statuses[status] for status in ACTIVE_STATUSES)
-    upcoming_count = rows[0][2] if rows else 0  # no row: no live task
-    return statuses, active - upcoming_count
+    statuses = dict.fromkeys(STATUSES, 0) | {status: count for status, count, _, _ in rows}
+    overdue = rows[0][2] + rows[0][3] if rows else 0  # no row: no live task
+    return statuses, overdue
 
 
 def project_keys(*conditions):

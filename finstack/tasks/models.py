@@ -9,6 +9,8 @@ from finstack.extensions import db
 
 STATUSES = ("open", "in_progress", "closed", "cancelled")
 ACTIVE_STATUSES = ("open", "in_progress")
+# SQL: a live task in an active status (a partial index's predicate, so literal).
+ACTIVE_LIVE = "deleted_at IS NULL AND status IN ('open', 'in_progress')"
 PRIORITIES = ("low", "medium", "high")
 TAG_MAX_LENGTH = 40
 MAX_TAGS = 20
@@ -44,6 +46,15 @@ class Task(db.Model):
         # A board column in order, and one key per place in it (finstack.tasks.ranks); NULL ranks never collide.
         sa.Index("ix_tasks_project_id_status_rank", "project_id", "status", "rank", unique=True),
         sa.Index("uq_tasks_series_id_occurrence", "series_id", "occurrence", unique=True),
+        # Overdue today (finstack.tasks.counts.with_overdue): the live active tasks due in a time range, of everyone
+        # or of a project, counted from this small index alone (no visit to the table).
+        sa.Index(
+            "ix_tasks_active_live_task_time",
+            "task_time",
+            "project_id",
+            postgresql_where=sa.text(ACTIVE_LIVE),
+            sqlite_where=sa.text(ACTIVE_LIVE),
+        ),
         # PostgreSQL only, in migration 0024 and not here: trigram indexes on entity_name and task_type (the
         # substring filters), the status/priority sort-order indexes and one on `active_due()` (the overdue
         # filter); finstack.tasks.search.include_name keeps them out of the comparison.
@@ -169,16 +180,27 @@ class TaskReminder(db.Model):
         return self.remind_at
 
 
-# The dimensions of `task_counts` (finstack.tasks.counts): "all" (key ""), and one per column counted by.
-COUNT_DIMENSIONS = ("all", "task_type", "contact_person", "created_by", "project", "priority")
+# The dimensions of `task_counts` (finstack.tasks.counts): "all" (key ""), one per column counted by, and the due
+# days (of all tasks, of each project's).
+COUNT_DIMENSIONS = (
+    "all",
+    "task_type",
+    "contact_person",
+    "created_by",
+    "project",
+    "priority",
+    "due_day",
+    "project_due_day",
+)
 COUNT_KEY_LENGTH = 100
 
 
 class TaskCount(db.Model):
-    """How many live tasks have `status` in each (dimension, key): kept by database triggers (migration 0025).
+    """How many live tasks have `status` in each (dimension, key): kept by database triggers (migrations 0025, 0027).
 
     `key` is the column's value as text: the task type or priority itself, a UUID as 32 lower-case hex digits, ""
-    for NULL (no assignee, no project) and for the dimension "all". A row at 0 stays (the next task reuses it).
+    for NULL (no assignee, no project) and for the dimension "all", the UTC day of `task_time` ('YYYY-MM-DD') for
+    "due_day", '<project key>:<day>' for "project_due_day". A row at 0 stays (the next task reuses it).
     """
 
     __tablename__ = "task_counts"

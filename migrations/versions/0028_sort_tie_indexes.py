@@ -1,7 +1,7 @@
 """sorts with many equal values: tasks (entity_name, id), (task_type, id) and (task_time, id)
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0027
 Create Date: 2026-12-02
 
 Reviewed by hand. `GET /api/tasks?sort_by=task_type` orders by `task_type, id` (every list ends in its id). With an
@@ -14,7 +14,7 @@ old one did, the old one being its prefix). Plain CREATE/DROP INDEX on both data
 from alembic import op
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 
