@@ -13,6 +13,7 @@ from finstack import jobs
 from finstack.core import mail, permissions
 from finstack.core.events import emit_batch_after_commit, user_room
 from finstack.core.pagination import paginate
+from finstack.core.sql import insert_rows
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
@@ -137,7 +138,7 @@ def notify(drafts, actor=None):
     ]
     fresh, collapsed = _collapse(rows, now)
     for start in range(0, len(fresh), INSERT_CHUNK):
-        db.session.execute(sa.insert(Notification), fresh[start : start + INSERT_CHUNK])
+        insert_rows(Notification.__table__, fresh[start : start + INSERT_CHUNK])
     if collapsed:
         table = Notification.__table__
         db.session.execute(
