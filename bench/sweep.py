@@ -418,11 +418,16 @@ WHERE status IN ('open', 'in_progress')
 
 
 def shape_overdue(overdue_count, now):
-    """Exactly `overdue_count` active tasks overdue and never notified; every other active task due later."""
+    """Exactly `overdue_count` active tasks overdue and never notified; every other active task due later. Only the
+    notification stamps are reset when that is enough (a round after a sweep): moving every active task's time
+    rewrites half the table."""
     run("DELETE FROM notifications WHERE task_id IS NOT NULL")
-    run(SHAPE_OVERDUE, overdue=overdue_count, now=now)
     run("UPDATE tasks SET overdue_notified_at = NULL WHERE overdue_notified_at IS NOT NULL")
     db.session.commit()
+    counts = overdue.count_overdue(now)
+    if counts.overdue_tasks != overdue_count or counts.due_tasks != overdue_count:
+        run(SHAPE_OVERDUE, overdue=overdue_count, now=now)
+        db.session.commit()
     vacuum("tasks", "notifications")
 
 
