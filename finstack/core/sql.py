@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from finstack.core.time import as_utc
 from finstack.extensions import db
 
 
@@ -64,10 +65,12 @@ def medians(durations, name="medians"):
 
 
 def _json_value(value):
+    """What `insert_rows` sends for a value JSON has no type for: UUIDs as text, datetimes in UTC as `UTCDateTime`
+    binds them."""
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime):
-        return value.isoformat()
+        return as_utc(value).isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
