@@ -2,15 +2,16 @@
 
     python bench/sweep.py --tasks 100000 [--url postgresql://postgres@127.0.0.1:5432/finstack_sweep_bench_100k]
                           [--parts overdue,reminders,purge,sla,misuse,attachments,reports] [--overdue N]
-                          [--reminders N] [--trash N] [--tickets N] [--files N] [--users 1000] [--repeat 5]
+                          [--reminders N] [--trash N] [--tickets N] [--files N] [--users 1000] [--rounds 3]
+                          [--repeat 5]
 
 Creates the database when missing (default `finstack_sweep_bench_<size>`, e.g. `_10k`, `_1m`: the name must contain
 "bench") and migrates it, then seeds, kept between runs when the counts already match: USERS users and TASKS tasks
 with `finstack.seed`, and TICKETS tickets (default: as many as tasks) with `bench/seed_helpdesk.py`'s statements (1% of
 them past an SLA target). Each sweep is then timed in process, as its CLI command calls it (mail off), beside its
 *floor*: the bare set-based SQL doing the same durable work, in one transaction, rolled back (then VACUUM, so the
-sweep does not wade through the floor's dead rows). Before each, the data is shaped so that the sweep has the stated
-work to do:
+sweep does not wade through the floor's dead rows), in ROUNDS rounds whose medians are compared. Before each round the
+data is shaped so that the sweep has the stated work to do:
 
 * overdue (`tasks sweep-overdue`): OVERDUE tasks (default a tenth) overdue and never notified. Floor: the claim UPDATE,
   the notifications by INSERT … SELECT, their `notification` rows in the per-user event log (`user_events`, with the
