@@ -7,11 +7,12 @@ names (direct and group chats register theirs: `register_room_members`). Rooms w
 `project:<id>`, `department:<id>`, ticket-thread rooms) are ad hoc: their events are recorded only for the users
 they are also addressed to by user room, and still go live to the room for the other sockets in it.
 
-Sequence numbers come from a counter row per user, incremented with `UPDATE … RETURNING` under a row lock (taken in
-user-id order on PostgreSQL, so two writers never deadlock; SQLite has one writer at a time): distinct and strictly
-increasing per user, in commit order of the writers that touch the same user.
+Sequence numbers come from a counter row per user, incremented by one upsert (`INSERT … ON CONFLICT DO UPDATE …
+RETURNING`) under a row lock (taken in user-id order on PostgreSQL, so two writers never deadlock; SQLite has one
+writer at a time): distinct and strictly increasing per user, in commit order of the writers that touch the same user.
 """
 
+import functools
 import uuid
 from collections import defaultdict
 
@@ -21,11 +22,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from finstack.core.db_types import UTCDateTime
+from finstack.core.sql import insert_rows
 from finstack.core.time import utcnow
 from finstack.extensions import db
 
 USER_PREFIX = "user:"
 CHUNK = 500
+INSERT_CHUNK = 5_000
 
 _room_members = {}  # room prefix -> fn(list of ids as strings) -> SELECT (room id as string, user id)
 
@@ -64,12 +67,14 @@ def register_room_members(prefix, members_query):
 def recipients(rooms):
     """`(user ids, shared rooms)` of `rooms`: the users the event is recorded for, and the rooms to emit to for the
     other sockets in them."""
+    if len(rooms) == 1 and rooms[0].startswith(USER_PREFIX):  # one user's room (a notification): the common case
+        return {_user_id(rooms[0][len(USER_PREFIX) :])}, []
     users, adhoc, resolvable = set(), [], defaultdict(list)
     for room in rooms:
         prefix, _, key = room.partition(":")
         prefix += ":"
         if prefix == USER_PREFIX:
-            users.add(uuid.UUID(key))
+            users.add(_user_id(key))
         else:
             # A resolvable room still gets the live emit: its sockets of recorded users are skipped then, and a
             # room the resolver names nobody for (a ticket thread's `conversation:<id>`) keeps its readers.
@@ -83,6 +88,12 @@ def recipients(rooms):
     return users, adhoc
 
 
+@functools.lru_cache(maxsize=8192)
+def _user_id(key):
+    """A user room's id, parsed once: a sweep addresses thousands of events to the same few hundred users."""
+    return uuid.UUID(key)
+
+
 def scope_of(rooms):
     """The first room that is not a user room: what the event is about, for the access re-check at replay."""
     for room in rooms:
@@ -93,7 +104,8 @@ def scope_of(rooms):
 
 def record(messages):
     """Record `(event, payload, user ids, scope)` messages in the current transaction; returns, per message, a list
-    of `(user_id, seq)`. Three statements per CHUNK of users, whatever the number of messages."""
+    of `(user_id, seq)`. One statement per CHUNK of users, then the rows' inserts, whatever the number of
+    messages."""
     counts = defaultdict(int)
     for _, _, user_ids, _ in messages:
         for user_id in user_ids:
@@ -117,34 +129,21 @@ def record(messages):
             )
             seqs.append((user_id, seq))
         delivered.append(seqs)
-    for start in range(0, len(rows), CHUNK):
-        db.session.execute(sa.insert(UserEvent), rows[start : start + CHUNK])
+    for start in range(0, len(rows), INSERT_CHUNK):
+        insert_rows(UserEvent.__table__, rows[start : start + INSERT_CHUNK])
     return delivered
 
 
 def _allocate(counts):
-    """Add `counts[user_id]` to each user's counter; `{user_id: new last_seq}`."""
+    """Add `counts[user_id]` to each user's counter (created at 0 when missing); `{user_id: new last_seq}`.
+
+    One upsert, its rows in user-id order: PostgreSQL locks each counter as it reaches it, so writers touching the
+    same users lock them in the same order."""
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     table = UserEventCounter.__table__
-    db.session.execute(
-        insert(table).on_conflict_do_nothing(index_elements=["user_id"]),
-        [{"user_id": user_id, "last_seq": 0} for user_id in sorted(counts)],
-    )
-    if dialect == "postgresql":
-        db.session.execute(
-            sa.select(table.c.user_id).where(table.c.user_id.in_(counts)).order_by(table.c.user_id).with_for_update()
-        )
-    last = {}
-    by_count = defaultdict(list)
-    for user_id, count in counts.items():
-        by_count[count].append(user_id)
-    for count, user_ids in by_count.items():
-        rows = db.session.execute(
-            sa.update(table)
-            .where(table.c.user_id.in_(user_ids))
-            .values(last_seq=table.c.last_seq + count)
-            .returning(table.c.user_id, table.c.last_seq)
-        )
-        last.update(rows.tuples().all())
-    return last
+    statement = insert(table).values([{"user_id": user_id, "last_seq": counts[user_id]} for user_id in sorted(counts)])
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id"], set_={"last_seq": table.c.last_seq + statement.excluded.last_seq}
+    ).returning(table.c.user_id, table.c.last_seq)
+    return dict(db.session.execute(statement).tuples().all())

@@ -1,8 +1,15 @@
 """SQL expressions that read the same on SQLite and PostgreSQL but compile differently on each."""
 
+import json
+import uuid
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+
+from finstack.core.time import as_utc
+from finstack.extensions import db
 
 
 class hours_between(FunctionElement):  # noqa: N801 - used like a SQL function: hours_between(end, start)
@@ -74,4 +81,36 @@ def medians(durations, name="medians"):
         .where(ranked.c.rank.between((ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2))
         .group_by(ranked.c.key)
         .subquery(name)
+    )
+
+
+def _json_value(value):
+    """What `insert_rows` sends for a value JSON has no type for: UUIDs as text, datetimes in UTC as `UTCDateTime`
+    binds them."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def insert_rows(table, rows):
+    """INSERT `rows` (dicts with the same keys, values as the columns take them) into `table` in the session.
+
+    On PostgreSQL one statement reads every row from a single JSON parameter (`json_populate_recordset`): for the
+    thousands of rows a sweep writes, a fraction of the client-side quoting and statement text of a multi-row VALUES
+    (the rows go through `json.dumps`, so a JSON column's value is stored as it would be). Elsewhere, executemany.
+    """
+    if not rows:
+        return
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(sa.insert(table), rows)
+        return
+    columns = ", ".join(f'"{name}"' for name in rows[0])
+    db.session.execute(
+        sa.text(
+            f'INSERT INTO "{table.name}" ({columns}) '
+            f'SELECT {columns} FROM json_populate_recordset(NULL::"{table.name}", :rows)'
+        ),
+        {"rows": json.dumps(rows, default=_json_value)},
     )

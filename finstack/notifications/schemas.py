@@ -1,10 +1,10 @@
 from marshmallow import fields, validate
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery, StrictBoolean
+from finstack.core.schemas import AwareDateTime, BaseSchema, PageQuery, PlainDump, StrictBoolean
 from finstack.notifications.models import DELIVERY_MODES, NOTIFICATION_TYPES
 
 
-class NotificationOut(BaseSchema):
+class NotificationOut(PlainDump, BaseSchema):
     id = fields.UUID()
     type = fields.String()
     title = fields.String()

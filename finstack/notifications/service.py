@@ -13,6 +13,7 @@ from finstack import jobs
 from finstack.core import mail, permissions
 from finstack.core.events import emit_batch_after_commit, user_room
 from finstack.core.pagination import paginate
+from finstack.core.sql import insert_rows
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
@@ -21,7 +22,7 @@ from finstack.notifications.schemas import NotificationOut
 from finstack.users.models import User
 
 INSERT_CHUNK = 5_000
-COLLAPSE_CHUNK = 1_000  # keys per query, 3 parameters each (SQLite allows 32,766)
+COLLAPSE_CHUNK = 5_000  # task ids per query (SQLite allows 32,766 parameters)
 # Each one was asked for (a task's reminders: a day before, then an hour before): never folded into another.
 NEVER_COLLAPSED = frozenset({"task_reminder"})
 MAIL_JOB = "mail"
@@ -137,7 +138,7 @@ def notify(drafts, actor=None):
     ]
     fresh, collapsed = _collapse(rows, now)
     for start in range(0, len(fresh), INSERT_CHUNK):
-        db.session.execute(sa.insert(Notification), fresh[start : start + INSERT_CHUNK])
+        insert_rows(Notification.__table__, fresh[start : start + INSERT_CHUNK])
     if collapsed:
         table = Notification.__table__
         db.session.execute(
@@ -172,7 +173,8 @@ def notify(drafts, actor=None):
 def _collapse(rows, now):
     """Split `rows` into `(fresh, collapsed)`: those to insert, and those folded into an unread row of the same
     `(user_id, type, task_id)` from the collapse window (the existing row's id, its count plus theirs). Repeats within
-    `rows` fold into one as well. One query per COLLAPSE_CHUNK keys."""
+    `rows` fold into one as well. One query per COLLAPSE_CHUNK tasks (by the task index; the rows of other
+    recipients or types it finds are dropped)."""
     window = current_app.config["NOTIFICATION_COLLAPSE_SECONDS"]
     merged = {}
     fresh = []
@@ -184,25 +186,27 @@ def _collapse(rows, now):
             merged[key] = {**row, "id": merged[key]["id"], "count": merged[key]["count"] + 1}
         else:
             merged[key] = row
-    keys = list(merged)
+    task_ids = list(dict.fromkeys(task_id for _, _, task_id in merged))
+    types = list({kind for _, kind, _ in merged})
     existing = {}
-    for start in range(0, len(keys), COLLAPSE_CHUNK):
-        existing.update(
-            ((row.user_id, row.type, row.task_id), row)
-            for row in db.session.execute(
-                sa.select(
-                    Notification.id, Notification.user_id, Notification.type, Notification.task_id, Notification.count
-                )
-                .where(
-                    sa.tuple_(Notification.user_id, Notification.type, Notification.task_id).in_(
-                        keys[start : start + COLLAPSE_CHUNK]
-                    ),
-                    Notification.is_read.is_(False),
-                    Notification.created_at >= now - timedelta(seconds=window),
-                )
-                .order_by(Notification.created_at)  # the newest of several wins
+    for start in range(0, len(task_ids), COLLAPSE_CHUNK):
+        found = db.session.execute(
+            sa.select(
+                Notification.id, Notification.user_id, Notification.type, Notification.task_id, Notification.count
             )
+            .where(
+                Notification.task_id.in_(task_ids[start : start + COLLAPSE_CHUNK]),
+                Notification.type.in_(types),
+                Notification.is_read.is_(False),
+                Notification.created_at >= now - timedelta(seconds=window),
+            )
+            .order_by(Notification.created_at)  # the newest of several wins
         )
+        # A task's rows all come in one chunk; those of other recipients or types are no repeat.
+        for row in found:
+            key = (row.user_id, row.type, row.task_id)
+            if key in merged:
+                existing[key] = row
     collapsed = []
     for key, row in merged.items():
         if key in existing:

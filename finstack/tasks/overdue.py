@@ -30,7 +30,7 @@ from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.notifications.models import EmailPreference
 from finstack.notifications.service import Draft, notify
-from finstack.tasks.models import ACTIVE_STATUSES, Task
+from finstack.tasks.models import Task
 from finstack.users.models import User
 
 NOTIFICATION_TYPE = "task_overdue"
@@ -53,8 +53,9 @@ class SweepResult:
 
 
 def overdue_clause(task, now):
-    """SQL: `task` is overdue at `now` (tasks in the trash never are)."""
-    return sa.and_(task.live(), task.status.in_(ACTIVE_STATUSES), task.task_time < now)
+    """SQL: `task` is overdue at `now` (tasks in the trash never are). Written as `active_due() < now`, which
+    PostgreSQL finds in `ix_tasks_active_due`: the claims and the dry run read the overdue tasks, not the table."""
+    return sa.and_(task.live(), task.active_due() < now)
 
 
 def due_clause(task, now):

@@ -125,10 +125,12 @@ def _drafts(task_ids):
         .where(Task.id.in_(set(task_ids)))
     )
     tasks = {row.id: row for row in rows}
+    zones = {}
     drafts = []
     for task_id in task_ids:
         row = tasks[task_id]
-        due = row.task_time.astimezone(ZoneInfo(row.timezone)).strftime("%Y-%m-%d %H:%M")
+        zone = zones.get(row.timezone) or zones.setdefault(row.timezone, ZoneInfo(row.timezone))
+        due = row.task_time.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         drafts.append(
             Draft(
                 user_id=row.user_id,

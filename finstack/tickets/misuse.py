@@ -148,9 +148,10 @@ def sweep(now=None, *, window_hours=24, actor=None):
             )
         created = []
         if reports:
-            created = db.session.execute(
-                _insert_ignoring_conflicts(MisuseReport).values(reports).returning(MisuseReport.id)
-            ).all()
+            # executemany (rows batched by the driver's dialect): a multi-row VALUES of the evidence would be keyed and
+            # compiled afresh on every run, parameter by parameter.
+            table = MisuseReport.__table__
+            created = db.session.execute(_insert_ignoring_conflicts(table).returning(table.c.id), reports).all()
         if created:
             audit.record(
                 actor,

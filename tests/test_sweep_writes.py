@@ -1,0 +1,61 @@
+"""The bulk writes the sweeps share: `core.sql.insert_rows` (one JSON parameter on PostgreSQL) stores what an ORM
+insert would, and the event-log counters' upsert numbers each user's events on from their last seq."""
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from finstack.core import event_log
+from finstack.core.event_log import UserEvent, UserEventCounter
+from finstack.core.sql import insert_rows
+from finstack.extensions import db
+from finstack.notifications.models import Notification
+
+
+def test_insert_rows_stores_uuids_times_text_and_json_as_given(app, member, admin):
+    paris = timezone(timedelta(hours=1))
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "user_id": user.id,
+            "type": "task_overdue",
+            "title": f"Tâche en retard {number} — “quoted” \\ back\\slash",
+            "message": "line one\nline two 日本",
+            "task_id": None,
+            "ticket_id": None,
+            "actor_id": admin.id if number else None,
+            "is_read": bool(number),
+            "count": number + 1,
+            "created_at": datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=paris),
+            "read_at": None,
+        }
+        for number, user in enumerate([member, admin])
+    ]
+    insert_rows(Notification.__table__, rows)
+    db.session.commit()
+    stored = {row.id: row for row in db.session.scalars(sa.select(Notification))}
+    assert set(stored) == {row["id"] for row in rows}
+    for row in rows:
+        notification = stored[row["id"]]
+        for key, value in row.items():
+            assert getattr(notification, key) == value, key
+        assert notification.created_at == datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+
+    payload = {"title": "Tâche “1”", "nested": {"ids": [str(member.id)], "n": 3, "ok": True, "none": None}}
+    delivered = event_log.record([("notification", payload, {member.id, admin.id}, None)])
+    db.session.commit()
+    events = db.session.scalars(sa.select(UserEvent).order_by(UserEvent.user_id)).all()
+    assert [event.payload for event in events] == [payload, payload]
+    assert sorted(delivered[0]) == sorted((event.user_id, event.seq) for event in events)
+
+
+def test_event_log_counters_continue_from_each_users_last_seq(app, member, admin):
+    first = event_log.record([("a", {}, {member.id}, None), ("b", {}, {member.id, admin.id}, None)])
+    db.session.commit()
+    assert first == [[(member.id, 1)], sorted([(member.id, 2), (admin.id, 1)])]
+    second = event_log.record([("c", {}, {admin.id}, None), ("d", {}, {admin.id, member.id}, None)])
+    db.session.commit()
+    assert second == [[(admin.id, 2)], sorted([(admin.id, 3), (member.id, 3)])]
+    counters = dict(db.session.execute(sa.select(UserEventCounter.user_id, UserEventCounter.last_seq)).all())
+    assert counters == {member.id: 3, admin.id: 3}
