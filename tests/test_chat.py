@@ -484,7 +484,9 @@ def test_unread_counts_cost_a_constant_number_of_queries(api, client, auth_heade
     assert all(item["unread_count"] == 2 and len(item["participants"]) == 3 for item in body["items"])
     assert all(item["last_message"]["content"] == "there" for item in body["items"])
     assert ten == one, f"1 conversation: {one} statements, 10 conversations: {ten}"
-    assert one == 3, one  # the token-and-user check, then the page (its bounded count a column), its members
+    # the token-and-user check, then the page (its bounded count a column), its members; on PostgreSQL the planner's
+    # estimate is asked first
+    assert one == (4 if db.engine.dialect.name == "postgresql" else 3), one
 
 
 # -- messages -----------------------------------------------------------------------------------------------------

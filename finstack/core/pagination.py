@@ -239,11 +239,16 @@ def paginate(
     else:
         page_statement = page_statement.offset((page - 1) * per_page)
     result = db.session.execute(page_statement.limit(per_page + 1)).all()
+    more = len(result) > per_page
     if count is not None:
         counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(count)
         total = (counted, True) if exact_total is not None else _total(counted, limit, estimate)
+    elif not more and cursor is None and (result or page == 1):
+        # Taken from the estimate, but this is the last page by number: the rows before it and its own are the
+        # total (the planner misjudges some tables, e.g. one never analyzed since its rows came or went).
+        total = ((page - 1) * per_page + len(result), True)
     total, exact = total
-    more, result = len(result) > per_page, result[:per_page]
+    result = result[:per_page]
     if rows:
         hidden = {*labels, COUNT_LABEL}
         items = [{name: value for name, value in row._mapping.items() if name not in hidden} for row in result]
