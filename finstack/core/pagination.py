@@ -4,8 +4,8 @@ The total is a bounded count: `SELECT count(*) FROM (... LIMIT PAGINATION_EXACT_
 own statement (a statement of its own only for a page with no rows). At or under the limit it is exact
 (`total_exact: true`); above it PostgreSQL's planner estimate of the filtered statement stands in (at least the
 limit + 1), SQLite's total is the limit, and `total_exact` is false. On PostgreSQL a list the planner expects to
-hold at least PAGINATION_TRUSTED_ESTIMATE rows is not counted at all; a list may also bring its own total (the task
-list reads maintained counts when its filters allow).
+hold at least PAGINATION_TRUSTED_ESTIMATE rows is counted only up to a tenth of the limit; a list may also bring its
+own total (the task list reads maintained counts when its filters allow).
 
 The keyset cursor is derived from the statement's own ORDER BY, so every list that pages through `paginate` takes
 `?cursor=` without code of its own: the cursor holds the sort key values of a page's last row (the ORDER BY must end
@@ -215,22 +215,23 @@ def paginate(
     keys = [_Key(clause, dialect_name) for clause in statement._order_by_clauses]
     limit = current_app.config["PAGINATION_EXACT_LIMIT"]
     count_source = (count_statement if count_statement is not None else statement).order_by(None)
-    total = estimate = None
-    count = exact_total
+    estimate = None
+    count, count_limit = exact_total, limit
     if count is None and dialect_name == "postgresql":
-        # The planner first: a list it expects to be far above the exact limit is not counted at all (finding its
-        # first limit + 1 rows costs 50 to 300 ms at 1M tasks, for a total the client then reads as an estimate).
+        # The planner first: a list it expects to be far above the exact limit is counted only up to a tenth of the
+        # limit (finding its first limit + 1 rows costs 50 to 300 ms at 1M tasks, for a total the client then reads
+        # as an estimate); that short count still catches a planner misled by stale statistics (a table emptied
+        # since its last ANALYZE), whose small set it counts exactly.
         estimate = _estimate(count_source)
         if estimate >= max(current_app.config["PAGINATION_TRUSTED_ESTIMATE"], limit + 1):
-            total = (estimate, False)
-    if count is None and total is None:
-        count = _bounded_count(count_source, limit)
+            count_limit = max(1, limit // 10)
+    if count is None:
+        count = _bounded_count(count_source, count_limit)
     labels = [f"{KEY_PREFIX}{index}" for index in range(len(keys))]
     columns = [key.expression.label(label) for key, label in zip(keys, labels, strict=True)]
-    if count is not None:
-        # The count rides along as one more column (an uncorrelated scalar subquery, computed once): the page and
-        # its total in one statement and one snapshot; only a page with no rows counts on its own.
-        columns.append(count.correlate(None).scalar_subquery().label(COUNT_LABEL))
+    # The count rides along as one more column (an uncorrelated scalar subquery, computed once): the page and its
+    # total in one statement and one snapshot; only a page with no rows counts on its own.
+    columns.append(count.correlate(None).scalar_subquery().label(COUNT_LABEL))
     page_statement = statement.add_columns(*columns)
     if cursor is not None:
         values = decode_cursor(keys, cursor)
@@ -240,14 +241,14 @@ def paginate(
         page_statement = page_statement.offset((page - 1) * per_page)
     result = db.session.execute(page_statement.limit(per_page + 1)).all()
     more = len(result) > per_page
-    if count is not None:
-        counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(count)
-        total = (counted, True) if exact_total is not None else _total(counted, limit, estimate)
-    elif not more and cursor is None and (result or page == 1):
-        # Taken from the estimate, but this is the last page by number: the rows before it and its own are the
-        # total (the planner misjudges some tables, e.g. one never analyzed since its rows came or went).
-        total = ((page - 1) * per_page + len(result), True)
-    total, exact = total
+    counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(count)
+    if exact_total is not None:
+        total, exact = counted, True
+    else:
+        total, exact = _total(counted, count_limit, estimate)
+        if not exact and not more and cursor is None and result:
+            # Estimated, but this is the last page by number: the rows before it and its own are the total.
+            total, exact = (page - 1) * per_page + len(result), True
     result = result[:per_page]
     if rows:
         hidden = {*labels, COUNT_LABEL}
