@@ -279,24 +279,25 @@ def test_a_member_s_total_by_project_comes_exact_from_the_maintained_counts(
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="the planner's estimate is PostgreSQL's")
 def test_a_list_the_planner_expects_to_be_large_is_counted_only_a_little(app, client, auth_headers, member):
-    """Expected to hold PAGINATION_TRUSTED_ESTIMATE rows or more, a list is counted up to a tenth of the exact limit:
-    above that the planner's estimate is the total; at or below it (the planner misled) the count, exactly."""
-    app.config.update(PAGINATION_EXACT_LIMIT=50, PAGINATION_TRUSTED_ESTIMATE=20)
-    insert_tasks(member, [{"entity_name": f"Widget {n}"} for n in range(60)] + [{"entity_name": "Gadget"}])
+    """Expected to hold PAGINATION_TRUSTED_ESTIMATE rows or more, a list is counted up to a hundredth of the exact
+    limit: above that the planner's estimate is the total; at or below it (the planner misled) the count, exactly."""
+    app.config.update(PAGINATION_EXACT_LIMIT=500, PAGINATION_TRUSTED_ESTIMATE=20)
+    insert_tasks(member, [{"entity_name": f"Widget {n}"} for n in range(600)] + [{"entity_name": "Gadget"}])
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("ANALYZE tasks")
     headers = auth_headers(member)
     pagination = get(client, "/api/tasks", headers, entity_name="widget")["pagination"]
-    # 60 rows, more than the limit of 50 but the count stopped at 6: the planner's estimate, at least the trusted one
-    assert pagination["total_exact"] is False and pagination["total"] >= 20
+    # 600 rows, more than the limit of 500 but the count stopped at 6: the planner's estimate, at least the limit + 1
+    assert pagination["total_exact"] is False and pagination["total"] >= 501
     # The last page by number tells the exact total all the same.
-    assert get(client, "/api/tasks", headers, entity_name="widget", page=3)["pagination"]["total"] == 60
+    assert get(client, "/api/tasks", headers, entity_name="widget", page=30)["pagination"]["total"] == 600
     # A misled planner: the same statistics now that all but 3 widgets are gone (as after a bulk delete).
-    db.session.execute(sa.delete(Task).where(Task.entity_name.like("Widget %"), Task.entity_name != "Widget 1"))
+    kept = ("Widget 1", "Widget 2", "Widget 3")
+    db.session.execute(sa.delete(Task).where(Task.entity_name.like("Widget %"), Task.entity_name.not_in(kept)))
     db.session.commit()
     assert get(client, "/api/tasks", headers, entity_name="widget", per_page=1)["pagination"] | {
         "next_cursor": None
-    } == {"page": 1, "per_page": 1, "total": 1, "pages": 1, "total_exact": True, "next_cursor": None}
+    } == {"page": 1, "per_page": 1, "total": 3, "pages": 3, "total_exact": True, "next_cursor": None}
 
 
 def test_a_page_past_the_end_still_tells_the_total(client, auth_headers, member):

@@ -4,7 +4,7 @@ The total is a bounded count: `SELECT count(*) FROM (... LIMIT PAGINATION_EXACT_
 own statement (a statement of its own only for a page with no rows). At or under the limit it is exact
 (`total_exact: true`); above it PostgreSQL's planner estimate of the filtered statement stands in (at least the
 limit + 1), SQLite's total is the limit, and `total_exact` is false. On PostgreSQL a list the planner expects to
-hold at least PAGINATION_TRUSTED_ESTIMATE rows is counted only up to a tenth of the limit; a list may also bring its
+hold at least PAGINATION_TRUSTED_ESTIMATE rows is counted only up to a hundredth of the limit; a list may also bring its
 own total (the task list reads maintained counts when its filters allow).
 
 The keyset cursor is derived from the statement's own ORDER BY, so every list that pages through `paginate` takes
@@ -218,13 +218,14 @@ def paginate(
     estimate = None
     count, count_limit = exact_total, limit
     if count is None and dialect_name == "postgresql":
-        # The planner first: a list it expects to be far above the exact limit is counted only up to a tenth of the
-        # limit (finding its first limit + 1 rows costs 50 to 300 ms at 1M tasks, for a total the client then reads
-        # as an estimate); that short count still catches a planner misled by stale statistics (a table emptied
-        # since its last ANALYZE), whose small set it counts exactly.
+        # The planner first: a list it expects to be far above the exact limit is counted only up to a hundredth of
+        # the limit (finding its first limit + 1 rows costs 50 to 300 ms at 1M tasks, and even a tenth of them
+        # twice what the whole of a 10k table's match costs, for a total the client then reads as an estimate); that
+        # short count still catches a planner misled by stale statistics (a table emptied since its last ANALYZE),
+        # whose small set it counts exactly.
         estimate = _estimate(count_source)
         if estimate >= max(current_app.config["PAGINATION_TRUSTED_ESTIMATE"], limit + 1):
-            count_limit = max(1, limit // 10)
+            count_limit = max(1, limit // 100)
     if count is None:
         count = _bounded_count(count_source, count_limit)
     labels = [f"{KEY_PREFIX}{index}" for index in range(len(keys))]

@@ -20,15 +20,15 @@ SEARCH_TABLE_PREFIXES = ("task_search", "ticket_search", "kb_article_search")
 SEARCH_VECTOR_TABLES = ("tasks", "tickets", "kb_articles")
 
 
-# PostgreSQL-only indexes of migration 0024, not on the models: pg_trgm GIN indexes for the substring filters,
-# expression indexes on the declared order of status, priority and urgency (the lists' sorts) and on task_time while
-# a task is active (the overdue filter).
-POSTGRESQL_ONLY_INDEX_SUFFIXES = ("_trgm", "_order", "_active_due")
+# PostgreSQL-only indexes, not on the models: pg_trgm GIN indexes for the substring filters, expression indexes on
+# the declared order of status, priority and urgency (the lists' sorts) and on task_time while a task is active (the
+# overdue filter) (migration 0024); covering partial indexes over live tasks for index-only counts (migration 0029).
+POSTGRESQL_ONLY_INDEX_SUFFIXES = ("_trgm", "_order", "_active_due", "_live_count")
 
 
 def include_name(name, type_, parent_names):
-    """Alembic: leave the search objects of migrations 0010 and 0014, and the PostgreSQL-only indexes of 0024, out of
-    the models-versus-database comparison."""
+    """Alembic: leave the search objects of migrations 0010 and 0014, and the PostgreSQL-only indexes of 0024 and
+    0029, out of the models-versus-database comparison."""
     if type_ == "table":
         # task_count_deltas: the transaction-private queue of migration 0025's count triggers (PostgreSQL).
         return not name.startswith(SEARCH_TABLE_PREFIXES) and name != "task_count_deltas"
