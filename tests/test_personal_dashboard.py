@@ -143,6 +143,18 @@ def test_my_dashboard(client, auth_headers, world, data_set):
     assert [note["title"] for note in body["latest_notifications"]] == [f"note {n}" for n in (6, 5, 4, 3, 2)]
 
 
+def test_each_task_shown_is_what_the_task_answers(client, auth_headers, world, data_set):
+    """The dashboard loads its tasks as the task list loads a page (rows, not ORM objects): same JSON as the task's
+    own endpoint, key order included."""
+    headers = auth_headers(world["me"])
+    body = dashboard(client, auth_headers, world["me"])
+    shown = body["recent_tasks"] + body["due_soon"]["items"] + body["overdue"]["items"]
+    assert len(shown) == 9
+    for item in shown:
+        answer = client.get(f"/api/tasks/{item['id']}", headers=headers)
+        assert list(item.items()) == list(answer.json.items())
+
+
 def test_recent_tasks_include_those_i_created_for_others(client, auth_headers, world, data_set):
     task = add_task(world["me"], world["other"], "fresh for otto", created_days_ago=0)
     db.session.commit()

@@ -18,6 +18,7 @@ from finstack.projects.models import Project
 from finstack.reports.projects import percentage
 from finstack.tasks import counts
 from finstack.tasks.models import ACTIVE_STATUSES, STATUSES, Task, TaskCount
+from finstack.tasks.service import load_tasks
 
 RECENT = 5
 DUE_SOON_DAYS = 7
@@ -27,8 +28,15 @@ PROJECTS = 10
 NOTIFICATIONS = 5
 
 
-def _tasks(conditions, order, limit):
-    return db.session.scalars(sa.select(Task).where(*conditions).order_by(*order, Task.id).limit(limit)).all()
+def _task_ids(conditions, order, limit):
+    return db.session.scalars(sa.select(Task.id).where(*conditions).order_by(*order, Task.id).limit(limit)).all()
+
+
+def _tasks_by_list(id_lists):
+    """The tasks of each list of ids, loaded together as the task list loads its page (rows, not ORM objects)."""
+    unique = list(dict.fromkeys(task_id for ids in id_lists for task_id in ids))
+    by_id = {str(item["id"]): item for item in load_tasks(unique)}
+    return [[by_id[str(task_id)] for task_id in ids] for ids in id_lists]
 
 
 def _projects(user):
@@ -82,14 +90,18 @@ def dashboard(user):
         ).where(*mine)
     ).one()
     mine_or_created = [*readable, permissions.own_tasks_clause(user, Task)]
+    recent, due_soon_items, overdue_items = _tasks_by_list(
+        [
+            _task_ids(mine_or_created, [Task.date_created.desc()], RECENT),
+            _task_ids([*mine, due_soon], [Task.task_time], DUE_SOON_ITEMS),
+            _task_ids([*mine, overdue], [Task.task_time], OVERDUE_ITEMS),
+        ]
+    )
     return {
-        "recent_tasks": _tasks(mine_or_created, [Task.date_created.desc()], RECENT),
+        "recent_tasks": recent,
         "my_open_by_status": {"open": counts.open, "in_progress": counts.in_progress},
-        "due_soon": {
-            "count": counts.due_soon,
-            "items": _tasks([*mine, due_soon], [Task.task_time], DUE_SOON_ITEMS),
-        },
-        "overdue": {"count": counts.overdue, "items": _tasks([*mine, overdue], [Task.task_time], OVERDUE_ITEMS)},
+        "due_soon": {"count": counts.due_soon, "items": due_soon_items},
+        "overdue": {"count": counts.overdue, "items": overdue_items},
         "projects": _projects(user),
         "unread_notifications": notifications.unread_count(user),
         "latest_notifications": db.session.scalars(
