@@ -3,6 +3,7 @@
 
     python bench/list_cpu.py --requests 300 --rounds 3
     python bench/list_cpu.py --profile 200          # cProfile of FinStack's requests, top functions by own time
+    python bench/list_cpu.py --rate-limits          # FinStack with its rate limits on, as in production
 
 Both apps answer through Flask's test client against the bench database (bench/compare.py's, already seeded:
 run compare.py or api_latency.py first): FinStack with the production config as the demo manager, bare Flask with
@@ -34,7 +35,7 @@ from bench import api_latency  # noqa: E402
 PATH = "/api/tasks?page=1&per_page=20"
 
 
-def finstack_client(url):
+def finstack_client(url, rate_limits=False):
     import sqlalchemy as sa
     from flask_jwt_extended import create_access_token
 
@@ -42,7 +43,10 @@ def finstack_client(url):
     from finstack.users.models import User
 
     secret_env = {"SECRET_KEY": secrets.token_hex(32), "JWT_SECRET_KEY": secrets.token_hex(32)}
-    app = api_latency.make_bench_app(url, {**secret_env, "RATELIMIT_ENABLED": False})
+    # With --rate-limits, production's limiter (memory storage here) counts every request; its budget is raised so
+    # that a bench never trips it.
+    limits = {"RATELIMIT_ENABLED": True, "DEFAULT_RATE_LIMIT": "1000000/minute"} if rate_limits else {}
+    app = api_latency.make_bench_app(url, {**secret_env, "RATELIMIT_ENABLED": False, **limits})
     with app.app_context():
         manager_id = db.session.scalar(sa.select(User.id).where(User.username == api_latency.MANAGER))
         token = create_access_token(identity=manager_id)
@@ -72,10 +76,11 @@ def main():
     parser.add_argument("--url", default=api_latency.DEFAULT_URL)
     parser.add_argument("--requests", type=int, default=300, help="requests per app per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate-limits", action="store_true", help="FinStack with its rate limits on (production's)")
     parser.add_argument("--profile", type=int, metavar="N", help="profile (thread CPU) N FinStack requests")
     args = parser.parse_args()
 
-    variants = {"FinStack": finstack_client(args.url), "bare Flask": bare_client(args.url)}
+    variants = {"FinStack": finstack_client(args.url, args.rate_limits), "bare Flask": bare_client(args.url)}
     for request in variants.values():  # warm up: connections, caches, imports
         for _ in range(20):
             request()
@@ -92,7 +97,11 @@ def main():
         for name in order:
             figures[name].append(cpu_per_request(variants[name], args.requests))
     load = os.getloadavg()[0]
-    print(f"GET {PATH}; {args.rounds} rounds of {args.requests} requests per app; load average {load:.1f}")
+    limits = "on" if args.rate_limits else "off"
+    print(
+        f"GET {PATH}; FinStack's rate limits {limits}; {args.rounds} rounds of {args.requests} requests per app; "
+        f"load average {load:.1f}"
+    )
     print(f"items identical: {finstack_items == bare_items}")
     print("| app | CPU ms/request (median) | rounds |")
     print("|---|---|---|")

@@ -3,10 +3,14 @@
 import copy
 from importlib.resources import files
 
+import jwt as pyjwt
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
-from flask import current_app, send_from_directory
+from flask import current_app, g, has_request_context, send_from_directory
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
+from flask_jwt_extended.config import config as jwt_config
+from flask_jwt_extended.default_callbacks import default_decode_key_callback
+from flask_jwt_extended.tokens import _decode_jwt
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -113,9 +117,48 @@ class FinStackApi(Api):
         )
 
 
+class FinStackJWTManager(JWTManager):
+    """flask-jwt-extended's manager, decoding a token once per request.
+
+    The library decodes every token three times (its claims and header unverified, for a decode-key loader FinStack
+    does not register, then verified), and the rate limiter's key decodes it again: here the verified decode alone
+    runs, and its claims are kept for the rest of the request. Errors are the library's: an expired token still
+    carries its header and claims for the expired-token callback."""
+
+    def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
+        if self._decode_key_callback is not default_decode_key_callback:
+            return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        decoded = g.setdefault("finstack_decoded_tokens", {}) if has_request_context() else {}
+        key = (encoded_token, csrf_value, allow_expired)
+        if key not in decoded:
+            decoded[key] = self._decode_verified(encoded_token, csrf_value, allow_expired)
+        return dict(decoded[key])
+
+    @staticmethod
+    def _decode_verified(encoded_token, csrf_value, allow_expired):
+        kwargs = {
+            "algorithms": jwt_config.decode_algorithms,
+            "audience": jwt_config.decode_audience,
+            "csrf_value": csrf_value,
+            "encoded_token": encoded_token,
+            "identity_claim_key": jwt_config.identity_claim_key,
+            "issuer": jwt_config.decode_issuer,
+            "leeway": jwt_config.leeway,
+            "secret": jwt_config.decode_key,
+            "verify_aud": jwt_config.decode_audience is not None,
+            "verify_sub": jwt_config.verify_sub,
+        }
+        try:
+            return _decode_jwt(**kwargs, allow_expired=allow_expired)
+        except pyjwt.ExpiredSignatureError as error:
+            error.jwt_header = pyjwt.get_unverified_header(encoded_token)
+            error.jwt_data = _decode_jwt(**kwargs, allow_expired=True)
+            raise
+
+
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
-jwt = JWTManager()
+jwt = FinStackJWTManager()
 cors = CORS()
 api = FinStackApi()
 socketio = SocketIO()

@@ -293,6 +293,24 @@ def test_an_explicit_membership_wins_over_the_teams(client, auth_headers, world)
     assert roles[str(people["lead"].id)] == ("manager", "team")
 
 
+def test_the_task_list_is_each_readers_own_and_follows_membership(client, auth_headers, world):
+    """The same list asked by readers who see different tasks (its statements are built once per reader), before
+    and after one of them joins the private project."""
+    headers = as_(auth_headers, world, "manager")
+    task = new_task(client, headers, project_id=world["project"]["id"])
+    assert task.status_code == 201, task.json
+
+    def listed(name):
+        response = client.get("/api/tasks?per_page=100", headers=as_(auth_headers, world, name))
+        assert response.status_code == 200, response.json
+        return task.json["id"] in {item["id"] for item in response.json["items"]}
+
+    assert listed("manager") and not listed("outsider")
+    outsider = {"user_id": str(world["people"]["outsider"].id), "role": "viewer"}
+    assert client.post(f"{world['url']}/members", json=outsider, headers=headers).status_code == 201
+    assert listed("outsider") and listed("manager")
+
+
 @pytest.mark.parametrize(
     "name, status", [("admin", 201), ("manager", 201), ("lead", 201), ("staff", 403), ("member", 403), ("viewer", 403)]
 )

@@ -5,6 +5,7 @@ tests turn them on through `app_config`."""
 import os
 import uuid
 
+import jwt
 import pytest
 import sqlalchemy as sa
 
@@ -150,6 +151,16 @@ def test_the_default_limit_counts_per_user_not_per_address(limited, member, mana
     assert_rate_limited(client.get("/api/tasks", headers=auth_headers(member), environ_base=environ))
     # Another user from the same address has a count of their own.
     assert client.get("/api/users/me", headers=auth_headers(manager), environ_base=environ).status_code == 200
+
+
+def test_the_limiter_and_the_endpoint_share_one_decode_of_the_token(limited, member, auth_headers, monkeypatch):
+    client = limited()
+    headers = auth_headers(member)
+    decodes = []
+    decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decodes.append(args) or decode(*args, **kwargs))
+    assert client.get("/api/users/me", headers=headers, environ_base=address()).status_code == 200
+    assert len(decodes) == 1
 
 
 def test_a_trip_is_audited_on_its_own(limited, member):

@@ -36,6 +36,22 @@ from finstack.extensions import db
 KEY_PREFIX = "_page_key_"
 COUNT_LABEL = "_page_counted"
 DIRECTIONS = (asc_op, desc_op, nulls_first_op, nulls_last_op)
+MEMO_SIZE = 256
+
+
+class StatementMemo(dict):
+    """Statements kept by a key that names them (the same key, the same SQL), at most MEMO_SIZE (emptied when full):
+    a statement reused keeps its SQLAlchemy cache key, which is computed on its first execution only."""
+
+    def remember(self, key, value):
+        if len(self) >= MEMO_SIZE:
+            self.clear()
+        self[key] = value
+        return value
+
+
+# Page statements by `paginate`'s `memo_key`, page and size.
+_PAGES = StatementMemo()
 
 
 class _Explain(Executable, ClauseElement):
@@ -189,30 +205,9 @@ def _total(counted, limit, estimate):
     return limit, False
 
 
-def paginate(
-    statement,
-    *,
-    page,
-    per_page,
-    cursor=None,
-    count_statement=None,
-    exact_total=None,
-    rows=False,
-    whole_rows=False,
-    keys_from=None,
-):
-    """Run `statement` for one page and return the list envelope.
-
-    `cursor` (from a previous page's `next_cursor`) replaces `page`: keyset paging on the statement's ORDER BY.
-    `count_statement` may be given when counting can skip joins or eager loads the page needs; `exact_total`, a
-    SELECT of one number, when the caller knows the exact total without counting (maintained counts). Items: the
-    first column's values; with `rows=True` the selected columns as mappings, with `whole_rows=True` the result
-    rows themselves (attribute access; the sort keys follow the selected columns); `keys_from`
-    turns the first column's values (ids) into the items, so a statement can page ids on one table and the rows the
-    response needs are built for that page alone.
-    """
-    dialect_name = db.session.get_bind().dialect.name
-    keys = [_Key(clause, dialect_name) for clause in statement._order_by_clauses]
+def _count(statement, count_statement, exact_total, dialect_name):
+    """`(count, count_limit, estimate)`: the SELECT of the page's total, the limit a bounded count stops at and the
+    planner's estimate (PostgreSQL, when the caller brings no exact total)."""
     limit = current_app.config["PAGINATION_EXACT_LIMIT"]
     count_source = (count_statement if count_statement is not None else statement).order_by(None)
     estimate = None
@@ -228,6 +223,12 @@ def paginate(
             count_limit = max(1, limit // 100)
     if count is None:
         count = _bounded_count(count_source, count_limit)
+    return count, count_limit, estimate
+
+
+def _page_statement(statement, keys, count, cursor, page, per_page):
+    """`(labels, statement)`: `statement` with its sort keys (named by `labels`) and the `count` as columns, after
+    the `cursor` or at the page's offset, limited to one row more than the page."""
     labels = [f"{KEY_PREFIX}{index}" for index in range(len(keys))]
     columns = [key.expression.label(label) for key, label in zip(keys, labels, strict=True)]
     # The count rides along as one more column (an uncorrelated scalar subquery, computed once): the page and its
@@ -240,7 +241,51 @@ def paginate(
         page_statement = page_statement.having(after) if statement._group_by_clauses else page_statement.where(after)
     else:
         page_statement = page_statement.offset((page - 1) * per_page)
-    result = db.session.execute(page_statement.limit(per_page + 1)).all()
+    return labels, page_statement.limit(per_page + 1)
+
+
+def paginate(
+    statement,
+    *,
+    page,
+    per_page,
+    cursor=None,
+    count_statement=None,
+    exact_total=None,
+    rows=False,
+    whole_rows=False,
+    keys_from=None,
+    memo_key=None,
+):
+    """Run `statement` for one page and return the list envelope.
+
+    `cursor` (from a previous page's `next_cursor`) replaces `page`: keyset paging on the statement's ORDER BY.
+    `count_statement` may be given when counting can skip joins or eager loads the page needs; `exact_total`, a
+    SELECT of one number, when the caller knows the exact total without counting (maintained counts). Items: the
+    first column's values; with `rows=True` the selected columns as mappings, with `whole_rows=True` the result
+    rows themselves (attribute access; the sort keys follow the selected columns); `keys_from`
+    turns the first column's values (ids) into the items, so a statement can page ids on one table and the rows the
+    response needs are built for that page alone.
+    `memo_key`: a hashable naming `statement`, `count_statement` and `exact_total` (the same key, the same SQL, with
+    nothing in it that changes with time): a page by number with an `exact_total` then reuses the page statement
+    built for the same key, page and size (see `StatementMemo`).
+    """
+    dialect_name = db.session.get_bind().dialect.name
+    if memo_key is not None and cursor is None and exact_total is not None:
+        memo_key = (memo_key, dialect_name, page, per_page)
+        built = _PAGES.get(memo_key)
+    else:
+        memo_key = built = None
+    if built is not None:
+        keys, labels, count, page_statement = built
+        count_limit = estimate = None  # an exact total: neither is read
+    else:
+        keys = [_Key(clause, dialect_name) for clause in statement._order_by_clauses]
+        count, count_limit, estimate = _count(statement, count_statement, exact_total, dialect_name)
+        labels, page_statement = _page_statement(statement, keys, count, cursor, page, per_page)
+        if memo_key is not None:
+            _PAGES.remember(memo_key, (keys, labels, count, page_statement))
+    result = db.session.execute(page_statement).all()
     more = len(result) > per_page
     counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(count)
     if exact_total is not None:

@@ -6,7 +6,7 @@ from sqlalchemy.dialects import postgresql
 
 from finstack.audit import service as audit
 from finstack.core import permissions
-from finstack.core.pagination import paginate
+from finstack.core.pagination import StatementMemo, paginate
 from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
@@ -447,24 +447,61 @@ def task_filters(query):
 def list_tasks(actor, query):
     """A page of tasks: the ids are paged on `tasks` alone (filters, ORDER BY, LIMIT), then only that page's rows
     are loaded with their two users, of whom only the columns the response shows (`load_tasks`). The total comes
-    from the maintained counts when the filters allow (`counts.list_total`)."""
-    conditions = [Task.live(), permissions.readable_tasks_clause(actor, Task), *task_filters(query)]
-    statement = sa.select(Task.id).where(*conditions)
-    if query["sort_by"] == RELEVANCE:
-        statement, column = search.with_relevance(statement, query["q"])
-    else:
-        column = SORT_COLUMNS[query["sort_by"]]
-    direction = sa.desc if query["sort_order"] == "desc" else sa.asc
-    statement = statement.order_by(direction(column), direction(Task.id))
+    from the maintained counts when the filters allow (`counts.list_total`). A list the counts answer is built once
+    per filters, sort and reader (`_LISTS`), then reused with its cache key."""
+    dialect_name = db.session.get_bind().dialect.name
+    key = _list_key(actor, query, dialect_name)
+    built = _LISTS.get(key) if key is not None else None
+    if built is None:
+        conditions = [Task.live(), permissions.readable_tasks_clause(actor, Task), *task_filters(query)]
+        statement = sa.select(_PAGED_ID.get(dialect_name, Task.id)).where(*conditions)
+        if query["sort_by"] == RELEVANCE:
+            statement, column = search.with_relevance(statement, query["q"])
+        else:
+            column = SORT_COLUMNS[query["sort_by"]]
+        direction = sa.desc if query["sort_order"] == "desc" else sa.asc
+        statement = statement.order_by(direction(column), direction(Task.id))
+        built = (statement, sa.select(Task.id).where(*conditions), counts.list_total(query, actor))
+        if key is not None and built[2] is not None:
+            _LISTS.remember(key, built)
+        else:
+            key = None
+    statement, count_statement, exact_total = built
     return paginate(
         statement,
         page=query["page"],
         per_page=query["per_page"],
         cursor=query["cursor"],
-        count_statement=sa.select(Task.id).where(*conditions),
-        exact_total=counts.list_total(query, actor),
+        count_statement=count_statement,
+        exact_total=exact_total,
         keys_from=load_tasks,
+        memo_key=key,
     )
+
+
+# Task lists by `_list_key`: their statement, count statement and total (those the counts answer alone).
+_LISTS = StatementMemo()
+# The query fields that do not change a list's statements (`paginate` keys the page statement by page and size).
+_PAGING_FIELDS = ("page", "per_page", "cursor")
+
+
+def _list_key(actor, query, dialect_name):
+    """What a task list's statements depend on: the database, the reader's visibility and the query's filters and
+    sort, or None for a list that depends on the time (`overdue`) or holds a value that is not hashable."""
+    if query.get("overdue") is not None:
+        return None
+    reader = "all" if permissions.sees_all_tasks(actor) else actor.id
+    fields = tuple(
+        (name, tuple(value) if isinstance(value, list) else value)
+        for name, value in sorted(query.items())
+        if name not in _PAGING_FIELDS
+    )
+    key = (dialect_name, actor.is_active, reader, fields)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 # What the list shows of a task (TaskOut): its columns, its two users' brief columns, its tags and reminders, read
@@ -531,13 +568,17 @@ def _uuid_as_text(column):
     return sa.cast(column, sa.Text).label(column.name) if isinstance(column.type, sa.Uuid) else column
 
 
-# PostgreSQL: the ids as one array parameter (`= ANY(:ids)`, nothing to render per request, where an expanding IN
-# renders one parameter per id into the SQL on every execution), and the shown UUIDs read as text, which is what
-# the response prints (psycopg2 would build a uuid.UUID of each, for the dump to turn back into text).
-# Elsewhere (SQLite): an expanding IN and the columns as they are.
+# PostgreSQL: the page's ids are paged as text and passed back as one text array cast to uuid[] (`= ANY(:ids)`,
+# nothing to render per request, where an expanding IN renders one parameter per id into the SQL on every
+# execution), and the shown UUIDs read as text, which is what the response prints (psycopg2 would build a uuid.UUID
+# of each, and adapt the ids back into SQL twice, for the dump to turn them back into text).
+# Elsewhere (SQLite): the ids as UUIDs, an expanding IN and the columns as they are.
+_PAGED_ID = {"postgresql": _uuid_as_text(_TASKS.c.id)}
 _PAGE_STATEMENTS = {
     "postgresql": _page_statements(
-        lambda column: column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid))), _uuid_as_text
+        lambda column: column
+        == sa.any_(sa.cast(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)), postgresql.ARRAY(sa.Uuid))),
+        _uuid_as_text,
     ),
     None: _page_statements(lambda column: column.in_(sa.bindparam("ids", expanding=True)), lambda column: column),
 }
