@@ -13,7 +13,7 @@ from finstack.core.sql import insert_rows
 from finstack.extensions import db
 from finstack.notifications.models import Notification
 from finstack.notifications.schemas import NotificationOut
-from finstack.notifications.service import Draft, notify, notify_from
+from finstack.notifications.service import Draft, notify, notify_from, notify_sweep
 
 
 def test_insert_rows_stores_uuids_times_text_and_json_as_given(app, member, admin):
@@ -64,34 +64,40 @@ def test_event_log_counters_continue_from_each_users_last_seq(app, member, admin
     assert counters == {member.id: 3, admin.id: 3}
 
 
-def test_notify_from_stores_and_pushes_what_notify_does(app, member, admin, monkeypatch):
+def test_notify_from_and_notify_sweep_store_and_push_what_notify_does(app, member, admin, monkeypatch):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("notify_from is the PostgreSQL path")
     pushed = []
     monkeypatch.setattr(events, "deliver", lambda event, payload, seqs, rooms: pushed.append((event, payload, seqs)))
     title, message = "Tâche “1” \\ back\\slash", "line one\nline two 日本 " + "x" * 1200
     recipients = [member.id, admin.id, member.id]
-    notify([Draft(user_id, "task_reminder", title, message) for user_id in recipients])
+    drafts = [Draft(user_id, "task_reminder", title, message) for user_id in recipients]
+    notify(drafts)
     db.session.commit()
     by_python = _stored_and_pushed(pushed)
-    pushed.clear()
-    db.session.execute(sa.delete(Notification))
-    drafts = sa.union_all(
+    for other_path in (notify_sweep, _notify_from_select):
+        pushed.clear()
+        db.session.execute(sa.delete(Notification))
+        other_path(drafts)
+        db.session.commit()
+        assert _stored_and_pushed(pushed) == by_python
+
+
+def _notify_from_select(drafts):
+    union = sa.union_all(
         *(
             sa.select(
-                sa.literal(user_id, sa.Uuid).label("user_id"),
-                sa.literal("task_reminder").label("type"),
-                sa.literal(title).label("title"),
-                sa.literal(message).label("message"),
+                sa.literal(draft.user_id, sa.Uuid).label("user_id"),
+                sa.literal(draft.type).label("type"),
+                sa.literal(draft.title).label("title"),
+                sa.literal(draft.message).label("message"),
                 sa.cast(sa.null(), sa.Uuid).label("task_id"),
                 sa.cast(sa.null(), sa.Uuid).label("ticket_id"),
             )
-            for user_id in recipients
+            for draft in drafts
         )
     )
-    assert notify_from(sa.select(drafts.subquery())) == []
-    db.session.commit()
-    assert _stored_and_pushed(pushed) == by_python
+    assert notify_from(sa.select(union.subquery())) == []
 
 
 def _stored_and_pushed(pushed):

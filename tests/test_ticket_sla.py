@@ -275,7 +275,7 @@ def test_a_failing_sweep_records_nothing(app, client, auth_headers, desk, monkey
     def broken(drafts):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sla, "notify", broken)
+    monkeypatch.setattr(sla, "notify_sweep", broken)
     with pytest.raises(RuntimeError):
         sla.sweep()
     db.session.expire_all()

@@ -1,5 +1,6 @@
 """Notifications: the one place they are created, stored, and handed on for delivery after commit."""
 
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -231,6 +232,41 @@ def notify_from(drafts, *also):
                 MAIL_JOB, _mails_for(fresh), run_at=now + timedelta(seconds=current_app.config["MAIL_GRACE_SECONDS"])
             )
     return answers
+
+
+def notify_sweep(drafts):
+    """`notify(drafts)` for a sweep's drafts (no actor; a type in NEVER_COLLAPSED, or about no task): on PostgreSQL
+    the readers checked as `notify` checks them, then `notify_from` with the drafts as one JSON parameter."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        notify(drafts)
+        return
+    rows = [
+        {
+            "user_id": draft.user_id,
+            "type": draft.type,
+            "title": draft.title,
+            "message": draft.message,
+            "task_id": draft.task_id,
+            "ticket_id": draft.ticket_id,
+        }
+        for draft in _ticket_readers_only(_readers_only(drafts))
+        if draft.user_id is not None
+    ]
+    if not rows:
+        return
+    source = (
+        sa.func.json_to_recordset(sa.cast(sa.literal(json.dumps(rows, default=str)), sa.JSON))
+        .table_valued(
+            sa.column("user_id", sa.Uuid),
+            sa.column("type", sa.Text),
+            sa.column("title", sa.Text),
+            sa.column("message", sa.Text),
+            sa.column("task_id", sa.Uuid),
+            sa.column("ticket_id", sa.Uuid),
+        )
+        .render_derived("draft_rows", with_types=True)
+    )
+    notify_from(sa.select(source))
 
 
 def _pairs(**values):
