@@ -8,7 +8,9 @@ creator when nobody is assigned — as a `task_reminder` notification (live even
 Exactly once, as the overdue sweep: each chunk is claimed by one UPDATE … RETURNING that sets `sent_at` and repeats
 the eligibility test in its WHERE; on PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED, so two sweeps at
 once never take one reminder, and SQLite serialises writers. Reminders of closed, cancelled or trashed tasks are
-not sent (they stay unsent: a reopened task gets those whose time has come at the next sweep).
+not sent (they stay unsent: a reopened task gets those whose time has come at the next sweep). On PostgreSQL the claim
+(of every due reminder at once: chunked claims re-walked the index entries of the reminders claimed before them in the
+same transaction) and the notifications are one statement; SQLite claims in chunks and notifies from Python.
 """
 
 from dataclasses import dataclass
