@@ -245,7 +245,7 @@ def sweep(now=None, *, chunk_size=None):
     Works in chunks of at most `chunk_size` (default SLA_SWEEP_CHUNK) breaches per kind, one transaction each
     (audited with its counts). A kind is done once a chunk claims fewer than `chunk_size` of it: what is left of it
     is locked by another transaction (a concurrent sweep, which records it; an edit, after which the next run does),
-    and claiming it again would scan every stamped candidate for nothing. If a chunk fails, the chunks before it stay
+    and claiming it again would find nothing it may take. If a chunk fails, the chunks before it stay
     recorded and notified, and the next run does the rest.
     """
     now = now or utcnow()
