@@ -102,13 +102,16 @@ def _notify_from_select(drafts):
 
 def _stored_and_pushed(pushed):
     """What a notify path left, without the ids and times that differ between runs; checks that each event-log row
-    and each push carry the notification's payload."""
+    and each push carry the notification's payload, and that each user's pushes go in seq order."""
     notifications = {row.id: row for row in db.session.scalars(sa.select(Notification))}
     logged = db.session.scalars(sa.select(UserEvent).where(UserEvent.event == "notification")).all()
     db.session.execute(sa.delete(UserEvent))
     db.session.commit()
     assert len(logged) == len(notifications) == len(pushed)
     pushes = {(seqs[0][0], seqs[0][1]): payload for _, payload, seqs in pushed}
+    for user_id in {seqs[0][0] for _, _, seqs in pushed}:
+        in_push_order = [seqs[0][1] for _, _, seqs in pushed if seqs[0][0] == user_id]
+        assert in_push_order == sorted(in_push_order)
     shown = []
     for event in logged:
         notification = notifications[uuid.UUID(event.payload["id"])]

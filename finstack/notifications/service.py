@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from finstack import jobs
 from finstack.core import event_log, mail, permissions
@@ -222,7 +223,10 @@ def notify_from(drafts, *also):
         )
     )
     events = event_log.record_from("notification", notes, payload, now)
-    recorded = sa.func.json_agg(sa.func.json_build_array(events.c.user_id, events.c.seq, events.c.payload))
+    # In seq order, so that each user's pushes go out in their order, as `notify`'s do.
+    recorded = sa.func.json_agg(
+        aggregate_order_by(sa.func.json_build_array(events.c.user_id, events.c.seq, events.c.payload), events.c.seq)
+    )
     recorded, *answers = db.session.execute(sa.select(sa.select(recorded).scalar_subquery(), *also)).one()
     if recorded:  # json_agg of no rows is NULL
         deliver_recorded_after_commit("notification", recorded)
