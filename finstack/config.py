@@ -289,7 +289,7 @@ SETTINGS = (
         SLA_RESOLUTION_DEFAULTS,
     ),
     # `flask tickets sweep-sla` claims at most this many breaches of each kind per transaction.
-    Setting("SLA_SWEEP_CHUNK", _whole(1), "a whole number of tickets (1 or more)", 1000),
+    Setting("SLA_SWEEP_CHUNK", _whole(1), "a whole number of tickets (1 or more)", 10_000),
     # Answers `POST /api/helpdesk/ask` and a ticket's suggestions (finstack/tickets/kb.py).
     Setting("HELPDESK_ANSWERER", _choice("fulltext"), "fulltext", "fulltext"),
     Setting("REQUEST_READ_TIMEOUT", _whole(1), "a whole number of seconds (1 or more)", 30),

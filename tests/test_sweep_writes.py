@@ -4,13 +4,16 @@ insert would, and the event-log counters' upsert numbers each user's events on f
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
 
-from finstack.core import event_log
+from finstack.core import event_log, events
 from finstack.core.event_log import UserEvent, UserEventCounter
 from finstack.core.sql import insert_rows
 from finstack.extensions import db
 from finstack.notifications.models import Notification
+from finstack.notifications.schemas import NotificationOut
+from finstack.notifications.service import Draft, notify, notify_from, notify_sweep
 
 
 def test_insert_rows_stores_uuids_times_text_and_json_as_given(app, member, admin):
@@ -59,3 +62,60 @@ def test_event_log_counters_continue_from_each_users_last_seq(app, member, admin
     assert second == [[(admin.id, 2)], sorted([(admin.id, 3), (member.id, 3)])]
     counters = dict(db.session.execute(sa.select(UserEventCounter.user_id, UserEventCounter.last_seq)).all())
     assert counters == {member.id: 3, admin.id: 3}
+
+
+def test_notify_from_and_notify_sweep_store_and_push_what_notify_does(app, member, admin, monkeypatch):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("notify_from is the PostgreSQL path")
+    pushed = []
+    monkeypatch.setattr(events, "deliver", lambda event, payload, seqs, rooms: pushed.append((event, payload, seqs)))
+    title, message = "Tâche “1” \\ back\\slash", "line one\nline two 日本 " + "x" * 1200
+    recipients = [member.id, admin.id, member.id]
+    drafts = [Draft(user_id, "task_reminder", title, message) for user_id in recipients]
+    notify(drafts)
+    db.session.commit()
+    by_python = _stored_and_pushed(pushed)
+    for other_path in (notify_sweep, _notify_from_select):
+        pushed.clear()
+        db.session.execute(sa.delete(Notification))
+        other_path(drafts)
+        db.session.commit()
+        assert _stored_and_pushed(pushed) == by_python
+
+
+def _notify_from_select(drafts):
+    union = sa.union_all(
+        *(
+            sa.select(
+                sa.literal(draft.user_id, sa.Uuid).label("user_id"),
+                sa.literal(draft.type).label("type"),
+                sa.literal(draft.title).label("title"),
+                sa.literal(draft.message).label("message"),
+                sa.cast(sa.null(), sa.Uuid).label("task_id"),
+                sa.cast(sa.null(), sa.Uuid).label("ticket_id"),
+            )
+            for draft in drafts
+        )
+    )
+    assert notify_from(sa.select(union.subquery())) == []
+
+
+def _stored_and_pushed(pushed):
+    """What a notify path left, without the ids and times that differ between runs; checks that each event-log row
+    and each push carry the notification's payload, and that each user's pushes go in seq order."""
+    notifications = {row.id: row for row in db.session.scalars(sa.select(Notification))}
+    logged = db.session.scalars(sa.select(UserEvent).where(UserEvent.event == "notification")).all()
+    db.session.execute(sa.delete(UserEvent))
+    db.session.commit()
+    assert len(logged) == len(notifications) == len(pushed)
+    pushes = {(seqs[0][0], seqs[0][1]): payload for _, payload, seqs in pushed}
+    for user_id in {seqs[0][0] for _, _, seqs in pushed}:
+        in_push_order = [seqs[0][1] for _, _, seqs in pushed if seqs[0][0] == user_id]
+        assert in_push_order == sorted(in_push_order)
+    shown = []
+    for event in logged:
+        notification = notifications[uuid.UUID(event.payload["id"])]
+        assert event.payload == NotificationOut().dump(notification)
+        assert pushes[(str(event.user_id), event.seq)] == event.payload
+        shown.append({**event.payload, "id": None, "created_at": None, "user_id": notification.user_id})
+    return sorted(shown, key=lambda payload: str(payload["user_id"]))

@@ -14,6 +14,7 @@ from finstack.jobs import worker
 from finstack.notifications.models import Notification
 from finstack.tickets import cli, sla
 from finstack.tickets.models import Ticket
+from finstack.tickets.schemas import TicketOut, show, staff_row
 from tests.overlap import run_two_overlapping
 
 BODY = {"title": "VPN is down", "description": "The vpn drops every minute since Monday.", "urgency": "high"}
@@ -275,7 +276,7 @@ def test_a_failing_sweep_records_nothing(app, client, auth_headers, desk, monkey
     def broken(drafts):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sla, "notify", broken)
+    monkeypatch.setattr(sla, "notify_sweep", broken)
     with pytest.raises(RuntimeError):
         sla.sweep()
     db.session.expire_all()
@@ -371,3 +372,15 @@ def test_two_concurrent_sweeps_notify_each_breach_once(app, client, auth_headers
         for ticket in tickets
         for user in (desk.agent, desk.lead)
     )
+
+
+def test_the_ticket_updated_event_dumps_the_ticket_as_staff_see_it(client, auth_headers, desk, runner):
+    assigned = file_for_agent(client, auth_headers, desk)
+    back_date(assigned, first_response_due_at=utcnow() - timedelta(minutes=1))
+    back_date(file(client, auth_headers, desk.requester), assignee_id=None, department_id=None)
+    sweep(runner)
+    db.session.expire_all()
+    tickets = db.session.scalars(sa.select(Ticket)).all()
+    assert {ticket.assignee_id is None for ticket in tickets} == {True, False}
+    for ticket in tickets:
+        assert TicketOut().dump(staff_row(ticket)) == TicketOut().dump(show(ticket, staff=True))

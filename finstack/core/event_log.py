@@ -147,3 +147,42 @@ def _allocate(counts):
         index_elements=["user_id"], set_={"last_seq": table.c.last_seq + statement.excluded.last_seq}
     ).returning(table.c.user_id, table.c.last_seq)
     return dict(db.session.execute(statement).tuples().all())
+
+
+def record_from(event, source, payload, now):
+    """PostgreSQL: the `record` of one `event` per row of `source` (a CTE with a `user_id` column) to that user, its
+    `payload` a SQL expression over `source`, as CTEs of one statement: the counters move by one upsert in user-id
+    order (the lock order of `_allocate`) and the rows go in numbered below them. Returns the INSERT … RETURNING
+    (user_id, seq, payload) CTE, to be selected from in the same statement."""
+    counts = sa.select(source.c.user_id, sa.func.count().label("n")).group_by(source.c.user_id).cte(f"{event}_counts")
+    table = UserEventCounter.__table__
+    upsert = pg_insert(table).from_select(
+        ["user_id", "last_seq"], sa.select(counts.c.user_id, counts.c.n).order_by(counts.c.user_id)
+    )
+    counters = (
+        upsert.on_conflict_do_update(
+            index_elements=["user_id"], set_={"last_seq": table.c.last_seq + upsert.excluded.last_seq}
+        )
+        .returning(table.c.user_id, table.c.last_seq)
+        .cte(f"{event}_counters")
+    )
+    number = sa.func.row_number().over(partition_by=source.c.user_id)
+    rows = (
+        sa.select(
+            source.c.user_id,
+            (counters.c.last_seq - counts.c.n + number).label("seq"),
+            sa.literal(event, sa.String),
+            payload,
+            sa.null(),
+            sa.literal(now, UTCDateTime),
+        )
+        .join_from(source, counts, counts.c.user_id == source.c.user_id)
+        .join(counters, counters.c.user_id == source.c.user_id)
+    )
+    events = UserEvent.__table__
+    return (
+        sa.insert(events)
+        .from_select(["user_id", "seq", "event", "payload", "scope", "created_at"], rows)
+        .returning(events.c.user_id, events.c.seq, events.c.payload)
+        .cte(f"{event}_events")
+    )

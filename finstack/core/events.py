@@ -51,6 +51,17 @@ def emit_batch_after_commit(messages):
     after_commit(emit)
 
 
+def deliver_recorded_after_commit(event, recorded):
+    """Push `event`s already in the event log (`event_log.record_from`) once the transaction commits: `recorded` is
+    `(user id, seq, payload)` per event, each to its user's room only."""
+
+    def emit():
+        for user_id, seq, payload in recorded:
+            deliver(event, payload, [(str(user_id), seq)], [])
+
+    after_commit(emit)
+
+
 def _plain_delivery(event, payload, seqs, rooms):
     for user_id, seq in seqs:
         socketio.emit(event, {**payload, "seq": seq}, to=user_room(user_id))

@@ -1,5 +1,6 @@
 """Notifications: the one place they are created, stored, and handed on for delivery after commit."""
 
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -8,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from finstack import jobs
-from finstack.core import mail, permissions
-from finstack.core.events import emit_batch_after_commit, user_room
+from finstack.core import event_log, mail, permissions
+from finstack.core.db_types import UTCDateTime
+from finstack.core.events import deliver_recorded_after_commit, emit_batch_after_commit, user_room
 from finstack.core.pagination import paginate
 from finstack.core.sql import insert_rows
 from finstack.core.time import utcnow
@@ -168,6 +171,111 @@ def notify(drafts, actor=None):
             MAIL_JOB, _mails_for(fresh), run_at=now + timedelta(seconds=current_app.config["MAIL_GRACE_SECONDS"])
         )
     return stored
+
+
+def notify_from(drafts, *also):
+    """PostgreSQL: `notify` for the drafts a SELECT gives (columns user_id, type, title, message, task_id,
+    ticket_id), in one statement: the notifications by INSERT … SELECT, their event-log rows and socket payloads
+    built beside them (`event_log.record_from`), Python receiving only what the pushes and e-mails after commit need.
+
+    For drafts `notify` would store as they are: no actor, never collapsed (a type in NEVER_COLLAPSED, or about no
+    task), recipients present and allowed to read what they are told about (the SELECT checks). `also`: scalar
+    subqueries run in the same statement (a claim's count); returns their values.
+    """
+    now = utcnow()
+    source = drafts.cte("drafts")
+    table = Notification.__table__
+    values = {
+        "id": sa.func.gen_random_uuid(),
+        "user_id": source.c.user_id,
+        "type": source.c.type,
+        "title": sa.func.left(source.c.title, 200),
+        "message": sa.func.left(source.c.message, 1000),
+        "task_id": source.c.task_id,
+        "ticket_id": source.c.ticket_id,
+        "actor_id": sa.null(),
+        "is_read": sa.false(),
+        "count": sa.literal(1),
+        "created_at": sa.literal(now, UTCDateTime),
+        "read_at": sa.null(),
+    }
+    notes = (
+        sa.insert(table)
+        .from_select(list(values), sa.select(*values.values()))
+        .returning(*(table.c[name] for name in ("id", "user_id", "type", "title", "message", "task_id", "ticket_id")))
+        .cte("notes")
+    )
+    # NotificationOut's fields, in its order; every row has the same created_at.
+    created_at = NotificationOut().fields["created_at"].serialize("created_at", {"created_at": now})
+    payload = sa.func.json_build_object(
+        *_pairs(
+            id=notes.c.id,
+            type=notes.c.type,
+            title=notes.c.title,
+            message=notes.c.message,
+            task_id=notes.c.task_id,
+            ticket_id=notes.c.ticket_id,
+            actor_id=sa.null(),
+            is_read=sa.false(),
+            count=sa.literal_column("1"),
+            created_at=sa.cast(sa.literal(created_at), sa.Text),
+            read_at=sa.null(),
+        )
+    )
+    events = event_log.record_from("notification", notes, payload, now)
+    # In seq order, so that each user's pushes go out in their order, as `notify`'s do.
+    recorded = sa.func.json_agg(
+        aggregate_order_by(sa.func.json_build_array(events.c.user_id, events.c.seq, events.c.payload), events.c.seq)
+    )
+    recorded, *answers = db.session.execute(sa.select(sa.select(recorded).scalar_subquery(), *also)).one()
+    if recorded:  # json_agg of no rows is NULL
+        deliver_recorded_after_commit("notification", recorded)
+        if mail.mail_enabled():
+            fresh = [{**payload, "user_id": uuid.UUID(user_id)} for user_id, _, payload in recorded]
+            jobs.enqueue_many(
+                MAIL_JOB, _mails_for(fresh), run_at=now + timedelta(seconds=current_app.config["MAIL_GRACE_SECONDS"])
+            )
+    return answers
+
+
+def notify_sweep(drafts):
+    """`notify(drafts)` for a sweep's drafts (no actor; a type in NEVER_COLLAPSED, or about no task): on PostgreSQL
+    the readers checked as `notify` checks them, then `notify_from` with the drafts as one JSON parameter."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        notify(drafts)
+        return
+    rows = [
+        {
+            "user_id": draft.user_id,
+            "type": draft.type,
+            "title": draft.title,
+            "message": draft.message,
+            "task_id": draft.task_id,
+            "ticket_id": draft.ticket_id,
+        }
+        for draft in _ticket_readers_only(_readers_only(drafts))
+        if draft.user_id is not None
+    ]
+    if not rows:
+        return
+    source = (
+        sa.func.json_to_recordset(sa.cast(sa.literal(json.dumps(rows, default=str)), sa.JSON))
+        .table_valued(
+            sa.column("user_id", sa.Uuid),
+            sa.column("type", sa.Text),
+            sa.column("title", sa.Text),
+            sa.column("message", sa.Text),
+            sa.column("task_id", sa.Uuid),
+            sa.column("ticket_id", sa.Uuid),
+        )
+        .render_derived("draft_rows", with_types=True)
+    )
+    notify_from(sa.select(source))
+
+
+def _pairs(**values):
+    """`json_build_object`'s arguments: each key as a SQL string literal, then its value."""
+    return [part for key, value in values.items() for part in (sa.literal_column(f"'{key}'"), value)]
 
 
 def _collapse(rows, now):

@@ -76,7 +76,7 @@ def send_reminders(mail_timeout):
 def purge_trash(days):
     """Delete for good the tasks trashed more than --older-than days ago, with their comments, attachments and chat.
 
-    Deletes 1,000 tasks per transaction (files are removed once each commits), shows a progress bar on a terminal,
+    Deletes 10,000 tasks per transaction (files are removed once each commits), shows a progress bar on a terminal,
     and is safe to run again: a second run purges nothing. Audited once per run (`task.purge`).
     """
     cutoff = utcnow() - timedelta(days=days)

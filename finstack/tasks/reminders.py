@@ -8,7 +8,9 @@ creator when nobody is assigned — as a `task_reminder` notification (live even
 Exactly once, as the overdue sweep: each chunk is claimed by one UPDATE … RETURNING that sets `sent_at` and repeats
 the eligibility test in its WHERE; on PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED, so two sweeps at
 once never take one reminder, and SQLite serialises writers. Reminders of closed, cancelled or trashed tasks are
-not sent (they stay unsent: a reopened task gets those whose time has come at the next sweep).
+not sent (they stay unsent: a reopened task gets those whose time has come at the next sweep). On PostgreSQL the claim
+(of every due reminder at once: chunked claims re-walked the index entries of the reminders claimed before them in the
+same transaction) and the notifications are one statement; SQLite claims in chunks and notifies from Python.
 """
 
 from dataclasses import dataclass
@@ -19,10 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from finstack import jobs
+from finstack.core import permissions
 from finstack.core.locks import bounded_claim
 from finstack.core.time import utcnow
 from finstack.extensions import db
-from finstack.notifications.service import Draft, notify
+from finstack.notifications.service import Draft, notify, notify_from
 from finstack.tasks.models import ACTIVE_STATUSES, Task, TaskReminder
 from finstack.users.models import User
 
@@ -97,23 +100,50 @@ def due_clause(reminder, now):
     )
 
 
-def _claim(now, limit):
+def _claim_statement(now, limit=None):
+    """UPDATE … RETURNING task_id: claim the due reminders (at most `limit`, the earliest first)."""
     candidate = aliased(TaskReminder)
     candidates = (
-        sa.select(candidate.id)
-        .where(due_clause(candidate, now))
-        .order_by(candidate.remind_at)
-        .limit(limit)
-        .with_for_update(of=candidate, skip_locked=True)
+        sa.select(candidate.id).where(due_clause(candidate, now)).with_for_update(of=candidate, skip_locked=True)
     )
-    statement = (
+    if limit is not None:
+        candidates = candidates.order_by(candidate.remind_at).limit(limit)
+    return (
         sa.update(TaskReminder)
         .where(TaskReminder.id.in_(bounded_claim(candidates, "reminder_candidates")), due_clause(TaskReminder, now))
         .values(sent_at=now)
         .returning(TaskReminder.task_id)
-        .execution_options(synchronize_session=False)
     )
+
+
+def _claim(now, limit):
+    statement = _claim_statement(now, limit).execution_options(synchronize_session=False)
     return db.session.scalars(statement).all()
+
+
+def _notify_claimed_in_sql(now):
+    """PostgreSQL: claim every due reminder and notify in one statement (`notify_from`): the drafts are worded by
+    the database as `_drafts` words them, and `_readers_only`'s rule is its WHERE. Returns how many were claimed."""
+    claimed = _claim_statement(now).cte("claimed")
+    recipient = _recipient(Task)
+    due = sa.func.to_char(sa.func.timezone(User.timezone, Task.task_time), "YYYY-MM-DD HH24:MI")
+    drafts = (
+        sa.select(
+            recipient.label("user_id"),
+            sa.literal(NOTIFICATION_TYPE).label("type"),
+            ("Reminder: " + Task.entity_name).label("title"),
+            (Task.task_type + " for " + Task.entity_name + " is due " + due + " (" + User.timezone + ").").label(
+                "message"
+            ),
+            Task.id.label("task_id"),
+            sa.cast(sa.null(), sa.Uuid).label("ticket_id"),
+        )
+        .join_from(claimed, Task, Task.id == claimed.c.task_id)
+        .join(User, User.id == recipient)
+        .where(sa.or_(Task.project_id.is_(None), permissions.task_readers_clause(User, Task)))
+    )
+    (count,) = notify_from(drafts, sa.select(sa.func.count()).select_from(claimed).scalar_subquery())
+    return count
 
 
 def _drafts(task_ids):
@@ -151,6 +181,14 @@ class SendResult:
 def send_due(now=None, *, chunk_size=CLAIM_CHUNK):
     """Claim every due reminder, notify, commit (one transaction: on failure nothing is claimed)."""
     now = now or utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        try:
+            sent = _notify_claimed_in_sql(now)
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+        return SendResult(sent=sent)
     claimed = []
     try:
         while True:

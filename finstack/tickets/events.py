@@ -27,7 +27,7 @@ from finstack.core.events import after_commit, department_room, emit_batch_after
 from finstack.extensions import db
 from finstack.tickets import signals
 from finstack.tickets.models import DepartmentAgent, Ticket
-from finstack.tickets.schemas import TicketOut, as_seen_by_others, show
+from finstack.tickets.schemas import TicketOut, as_seen_by_others, staff_row
 from finstack.users.models import User
 
 TICKET_CREATED = "ticket_created"
@@ -88,7 +88,7 @@ def _messages(event, tickets):
     messages = []
     staff_views = []
     for ticket in tickets:
-        staff_view = schema.dump(show(ticket, staff=True))
+        staff_view = schema.dump(staff_row(ticket))
         staff_views.append(staff_view)
         rooms = [department_room(ticket.department_id)] if ticket.department_id is not None else admin_rooms
         requester_room = user_room(ticket.requester_id)

@@ -142,6 +142,23 @@ class Ticket(db.Model):
 # The SLA sweep's scans: active tickets whose first-response or resolution target has passed.
 sa.Index("ix_tickets_status_first_response_due_at", Ticket.status, Ticket.first_response_due_at)
 sa.Index("ix_tickets_status_resolution_due_at", Ticket.status, Ticket.resolution_due_at)
+# The sweep's claims (migration 0030): only the active tickets whose breach is not recorded yet, in due order, so a
+# claim does not walk past those the claims before it stamped (nor, for the resolution, scan the table).
+_unrecorded = {
+    "first_response": sa.and_(
+        Ticket.first_response_breached_at.is_(None),
+        Ticket.first_responded_at.is_(None),
+        Ticket.status.in_(ACTIVE_STATUSES),
+    ),
+    "resolution": sa.and_(Ticket.resolution_breached_at.is_(None), Ticket.status.in_(ACTIVE_STATUSES)),
+}
+for _kind, _where in _unrecorded.items():
+    sa.Index(
+        f"ix_tickets_unrecorded_{_kind}",
+        getattr(Ticket, f"{_kind}_due_at"),
+        postgresql_where=_where,
+        sqlite_where=_where,
+    )
 
 
 ARTICLE_STATUSES = ("draft", "published")

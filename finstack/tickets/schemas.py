@@ -1,6 +1,14 @@
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from finstack.core.schemas import AwareDateTime, BaseSchema, NotBlank, PageQuery, StrictBoolean, WholeNumber
+from finstack.core.schemas import (
+    AwareDateTime,
+    BaseSchema,
+    NotBlank,
+    PageQuery,
+    PlainDump,
+    StrictBoolean,
+    WholeNumber,
+)
 from finstack.tasks.schemas import RELEVANCE, SearchText
 from finstack.tickets import sla
 from finstack.tickets.models import AGENT_ROLES, MISUSE_ACTIONS, MISUSE_PATTERNS, STATUSES, URGENCIES
@@ -53,7 +61,7 @@ class DepartmentUpdate(Stripped):
             raise ValidationError("Give at least one field to change.")
 
 
-class DepartmentBrief(BaseSchema):
+class DepartmentBrief(PlainDump, BaseSchema):
     id = fields.UUID()
     name = fields.String()
 
@@ -159,7 +167,7 @@ class SlaState(fields.Nested):
         return sla.state(obj)
 
 
-class TicketOut(BaseSchema):
+class TicketOut(PlainDump, BaseSchema):
     id = fields.UUID(required=True)
     number = fields.String(required=True, attribute="reference", metadata={"description": "Such as TKT-000123"})
     title = fields.String(required=True)
@@ -216,6 +224,35 @@ def show(ticket, *, staff):
     for name in STAFF_ONLY:
         setattr(ticket, f"visible_{name}", getattr(ticket, name) if staff else None)
     return ticket
+
+
+# The TicketOut fields read from the ticket's column of the same name (the others are set by `staff_row`).
+_COLUMNS = [
+    name
+    for name, field in TicketOut._declared_fields.items()
+    if field.attribute is None and not isinstance(field, fields.Nested)
+]
+
+
+def staff_row(ticket):
+    """`ticket` as a plain dict that TicketOut dumps as it dumps `show(ticket, staff=True)` (`PlainDump`: the
+    events of many tickets at once are not dumped field by field by marshmallow). The ticket is left as it is."""
+    row = {name: getattr(ticket, name) for name in _COLUMNS}
+    row.update(
+        reference=ticket.reference,
+        requester=_brief(ticket.requester),
+        department=None if ticket.department is None else {"id": ticket.department.id, "name": ticket.department.name},
+        assignee=_brief(ticket.assignee),
+        visible_routing=ticket.routing,
+        visible_misuse_reasons=ticket.misuse_reasons,
+        sla=sla.state(ticket),
+        conversation=ticket.conversation,
+    )
+    return row
+
+
+def _brief(user):
+    return None if user is None else {"id": user.id, "username": user.username, "full_name": user.full_name}
 
 
 def as_seen_by_others(staff_view):

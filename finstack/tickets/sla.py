@@ -37,7 +37,7 @@ from finstack.core.db_types import UTCDateTime
 from finstack.core.locks import bounded_claim
 from finstack.core.time import utcnow
 from finstack.extensions import db
-from finstack.notifications.service import Draft, notify
+from finstack.notifications.service import Draft, notify_sweep
 from finstack.tickets import signals
 from finstack.tickets.access import active_leads
 from finstack.tickets.models import ACTIVE_STATUSES, Ticket
@@ -221,7 +221,7 @@ def _sweep_chunk(now, limit, kinds):
         leads = active_leads({row.department_id for rows in claimed.values() for row in rows})
         drafts = [draft for kind, rows in claimed.items() for draft in _drafts(kind, rows, leads)]
         if drafts:
-            notify(drafts)
+            notify_sweep(drafts)
         breached = list(dict.fromkeys(row.id for rows in claimed.values() for row in rows))
         if breached:
             signals.breaches_recorded.send(current_app._get_current_object(), ticket_ids=breached)
@@ -245,7 +245,7 @@ def sweep(now=None, *, chunk_size=None):
     Works in chunks of at most `chunk_size` (default SLA_SWEEP_CHUNK) breaches per kind, one transaction each
     (audited with its counts). A kind is done once a chunk claims fewer than `chunk_size` of it: what is left of it
     is locked by another transaction (a concurrent sweep, which records it; an edit, after which the next run does),
-    and claiming it again would scan every stamped candidate for nothing. If a chunk fails, the chunks before it stay
+    and claiming it again would find nothing it may take. If a chunk fails, the chunks before it stay
     recorded and notified, and the next run does the rest.
     """
     now = now or utcnow()
