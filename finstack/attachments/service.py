@@ -31,6 +31,7 @@ from finstack.audit import service as audit
 from finstack.core import permissions
 from finstack.core.events import after_commit
 from finstack.core.pagination import paginate
+from finstack.core.sql import in_values
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.notifications.service import Draft, notify
@@ -262,11 +263,10 @@ def delete_for_tasks(task_ids):
     task_ids = list(task_ids)
     if not task_ids:
         return 0
-    db.session.execute(sa.select(Task.id).where(Task.id.in_(task_ids)).with_for_update())
-    stored_names = db.session.scalars(sa.select(Attachment.stored_name).where(Attachment.task_id.in_(task_ids))).all()
-    db.session.execute(
-        sa.delete(Attachment).where(Attachment.task_id.in_(task_ids)).execution_options(synchronize_session="fetch")
-    )
+    db.session.execute(sa.select(Task.id).where(in_values(Task.id, task_ids)).with_for_update())
+    of_tasks = in_values(Attachment.task_id, task_ids)
+    stored_names = db.session.scalars(sa.select(Attachment.stored_name).where(of_tasks)).all()
+    db.session.execute(sa.delete(Attachment).where(of_tasks).execution_options(synchronize_session="fetch"))
     remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)
 

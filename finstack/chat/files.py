@@ -6,6 +6,7 @@ from finstack.attachments import service as task_attachments
 from finstack.chat import ticket_threads
 from finstack.chat.conversations import require_member
 from finstack.chat.models import ChatAttachment, Conversation, Message
+from finstack.core.sql import in_values
 from finstack.errors import ApiError
 from finstack.extensions import db
 from finstack.tasks import signals as task_signals
@@ -63,7 +64,7 @@ def delete_files_for_tasks(task_ids):
     stored_names = db.session.scalars(
         sa.select(ChatAttachment.stored_name)
         .join(Conversation, Conversation.id == ChatAttachment.conversation_id)
-        .where(Conversation.task_id.in_(task_ids))
+        .where(in_values(Conversation.task_id, task_ids))
     ).all()
     task_attachments.remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)

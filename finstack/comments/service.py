@@ -17,6 +17,7 @@ from finstack.audit import service as audit
 from finstack.comments.models import Comment
 from finstack.core import permissions
 from finstack.core.pagination import paginate
+from finstack.core.sql import in_values
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
@@ -176,7 +177,7 @@ def delete_for_tasks(task_ids):
     if not task_ids:
         return 0
     result = db.session.execute(
-        sa.delete(Comment).where(Comment.task_id.in_(task_ids)).execution_options(synchronize_session="fetch")
+        sa.delete(Comment).where(in_values(Comment.task_id, task_ids)).execution_options(synchronize_session="fetch")
     )
     return result.rowcount
 

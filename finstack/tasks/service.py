@@ -7,6 +7,7 @@ from sqlalchemy.dialects import postgresql
 from finstack.audit import service as audit
 from finstack.core import permissions
 from finstack.core.pagination import StatementMemo, paginate
+from finstack.core.sql import in_values
 from finstack.core.text import contains_literal
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
@@ -314,7 +315,9 @@ def purge_trash(cutoff, *, batch_size=PURGE_BATCH, progress=None):
         if not task_ids:
             break
         signals.tasks_purged.send(app, task_ids=task_ids)
-        db.session.execute(sa.delete(Task).where(Task.id.in_(task_ids)).execution_options(synchronize_session=False))
+        db.session.execute(
+            sa.delete(Task).where(in_values(Task.id, task_ids)).execution_options(synchronize_session=False)
+        )
         db.session.commit()
         purged += len(task_ids)
         if progress is not None:
