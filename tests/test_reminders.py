@@ -219,3 +219,21 @@ def test_profile_time_zone_is_validated(client, auth_headers, member):
         response = client.put("/api/users/me", json={"timezone": bad}, headers=headers)
         assert response.status_code == 400, bad
         assert "timezone" in response.get_json()["details"]
+
+
+def test_the_recipient_s_socket_hears_the_reminder_it_stores(
+    client, auth_headers, make_user, manager, clock, socket_client
+):
+    """A real Socket.IO client of the assignee receives the `notification` the sweep stored, with its seq (on
+    PostgreSQL built by the database beside the row, `notify_from`; on SQLite by `notify`)."""
+    assignee = make_user()
+    task = _create(
+        client, auth_headers(manager), contact_person_id=str(assignee.id), reminders=[{"before_minutes": 60}]
+    )
+    listener = socket_client(assignee)
+    clock.set(DUE - timedelta(minutes=30))
+    assert reminders.send_due().sent == 1
+    pushed = listener.wait_for("notification")
+    (stored,) = _reminder_notifications()
+    assert pushed["id"] == str(stored.id) and pushed["type"] == "task_reminder" and pushed["task_id"] == task["id"]
+    assert pushed["title"] == "Reminder: Acme Ltd" and pushed["message"] == stored.message
