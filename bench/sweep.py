@@ -220,17 +220,22 @@ def against_floor(name, work, rounds, shape, floor, sweep, tables):
         with statement_times() as spent:
             sweep_seconds, sweep_rows = timed(sweep)
         results.append((floor_seconds, sweep_seconds))
+    report(name, work, results, "bare SQL, rolled back", floor_rows, sweep_rows)
+    for kind, (statements, seconds) in sorted(spent.items(), key=lambda item: -item[1][1])[:6]:
+        line(f"    {kind} ({statements}x)", seconds, "")
+    line("    the rest (Python, commit)", results[-1][1] - sum(seconds for _, seconds in spent.values()), "")
+
+
+def report(name, work, results, floor_label, floor_rows, sweep_rows):
+    """Print each round's floor and sweep and the ratio of their medians; add the sweep to SUMMARY."""
     print(f"\n{name}: {work}")
     for number, (floor_seconds, sweep_seconds) in enumerate(results, 1):
-        line(f"  round {number}: floor (bare SQL, rolled back)", floor_seconds, floor_rows)
+        line(f"  round {number}: floor ({floor_label})", floor_seconds, floor_rows)
         line(f"  round {number}: sweep (service call)", sweep_seconds, sweep_rows)
     floor_seconds = statistics.median(floor for floor, _ in results)
     sweep_seconds = statistics.median(sweep for _, sweep in results)
     ratio = sweep_seconds / floor_seconds
     print(f"  {'ratio of the medians, sweep / floor':<46} {ratio:>8.2f}x")
-    for kind, (statements, seconds) in sorted(spent.items(), key=lambda item: -item[1][1])[:6]:
-        line(f"    {kind} ({statements}x)", seconds, "")
-    line("    the rest (Python, commit)", results[-1][1] - sum(seconds for _, seconds in spent.values()), "")
     SUMMARY.append((name, work, sweep_seconds, floor_seconds, ratio))
 
 
@@ -595,15 +600,9 @@ def bench_attachments(args):
             make_files()
             sweep_seconds, sweep_rows = timed(lambda: clean_uploads(0).orphans)
             results.append((floor_seconds, sweep_seconds))
-    print(f"\nattachments: {args.files} unowned files")
-    for number, (floor_seconds, sweep_seconds) in enumerate(results, 1):
-        line(f"  round {number}: floor (list the folder, unlink each)", floor_seconds, floor_rows)
-        line(f"  round {number}: sweep (service call)", sweep_seconds, sweep_rows)
-    floor_seconds = statistics.median(floor for floor, _ in results)
-    sweep_seconds = statistics.median(sweep for _, sweep in results)
-    ratio = sweep_seconds / floor_seconds
-    print(f"  {'ratio of the medians, sweep / floor':<46} {ratio:>8.2f}x")
-    SUMMARY.append(("attachments", f"{args.files} unowned files", sweep_seconds, floor_seconds, ratio))
+    report(
+        "attachments", f"{args.files} unowned files", results, "list the folder, unlink each", floor_rows, sweep_rows
+    )
 
 
 def bench_reports(args):
