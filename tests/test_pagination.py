@@ -300,6 +300,23 @@ def test_a_list_the_planner_expects_to_be_large_is_counted_only_a_little(app, cl
     } == {"page": 1, "per_page": 1, "total": 3, "pages": 3, "total_exact": True, "next_cursor": None}
 
 
+@pytest.mark.skipif(not POSTGRES_URL, reason="the planner's estimate is PostgreSQL's")
+def test_a_large_word_search_over_terse_text_is_estimated_from_its_words(app, client, auth_headers, member):
+    """Terse notes from a few words give the planner fewer than 100 common lexemes, and it then prices any prefix
+    at a flat 2% of the rows: the search's last word (also a prefix) must not hide a large match from the estimate,
+    which would make the count find PAGINATION_EXACT_LIMIT + 1 matches on every page. (A last word cut short, not a
+    lexeme itself, still has only the prefix's price: text with a real vocabulary has the common lexemes for it.)"""
+    app.config.update(PAGINATION_EXACT_LIMIT=500, PAGINATION_TRUSTED_ESTIMATE=200)
+    insert_tasks(member, [{"note": f"invoice ledger item {n % 10}"} for n in range(600)] + [{"note": "audit"}])
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE tasks")
+    headers = auth_headers(member)
+    pagination = get(client, "/api/tasks", headers, q="invoice ledger")["pagination"]
+    # The planner's estimate of the 600 matches (the bounded count alone would have said 501).
+    assert pagination["total_exact"] is False and 550 <= pagination["total"] <= 700, pagination
+    assert [item["note"] for item in get(client, "/api/tasks", headers, q="audi")["items"]] == ["audit"]
+
+
 def test_a_page_past_the_end_still_tells_the_total(client, auth_headers, member):
     """The bounded count rides on the page's rows; a page with no rows counts on its own and says the same total."""
     headers = auth_headers(member)
