@@ -274,12 +274,14 @@ _page_schemas = {}
 
 
 def page_of(item_schema):
-    """The list envelope `{"items": [...], "pagination": {...}}` for `item_schema`, one class per item type."""
+    """The list envelope `{"items": [...], "pagination": {...}}` for `item_schema`, one class per item type: a
+    PlainDump, so that the items of a PlainDump item schema are dumped straight by its plan, not each through
+    marshmallow's `Nested` and `Schema.dump`."""
     name = item_schema.__name__.removesuffix("Schema").removesuffix("Out") + "Page"
     if name not in _page_schemas:
         _page_schemas[name] = type(
             name,
-            (Schema,),
+            (PlainDump, Schema),
             {
                 "items": fields.List(fields.Nested(item_schema), required=True),
                 "pagination": fields.Nested(PaginationMeta, required=True),
