@@ -14,6 +14,7 @@ from finstack.errors import ApiError
 
 BEARER = [{"bearerAuth": []}]
 JSON_REQUIRED = "Send the body as JSON, with the header Content-Type: application/json"
+QUERY_MEMO_SIZE = 1024
 
 
 class StrictParser(FlaskParser):
@@ -24,6 +25,27 @@ class StrictParser(FlaskParser):
 
     DEFAULT_VALIDATION_STATUS = 400
     DEFAULT_UNKNOWN_BY_LOCATION = dict.fromkeys(FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, ma.RAISE)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._parsed_queries = {}
+
+    def _process_location_data(self, location_data, schema, req, location, unknown, validators):
+        """A query string a `PARSE_ONCE` schema has loaded before is answered from what it loaded then.
+
+        Such a schema's load is a function of the query string alone (no time, user or config in it) and gives flat
+        values, so a query string is loaded once per schema (at most QUERY_MEMO_SIZE, emptied when full) and each
+        request gets its own copy; a query string that fails is refused by a full load every time."""
+        if location != "query" or validators or not getattr(schema, "PARSE_ONCE", False):
+            return super()._process_location_data(location_data, schema, req, location, unknown, validators)
+        key = (schema, unknown, req.query_string)
+        data = self._parsed_queries.get(key)
+        if data is None:
+            data = super()._process_location_data(location_data, schema, req, location, unknown, validators)
+            if len(self._parsed_queries) >= QUERY_MEMO_SIZE:
+                self._parsed_queries.clear()
+            self._parsed_queries[key] = data
+        return {name: list(value) if isinstance(value, list) else value for name, value in data.items()}
 
     def load_json(self, req, schema):
         try:
