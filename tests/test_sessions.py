@@ -119,6 +119,31 @@ def test_a_request_checks_its_token_with_one_query(app, client, member):
     assert len(statements) == 1, statements
 
 
+def test_the_task_list_checks_its_session_like_every_request(client, admin, member):
+    """The list reads its user as a row (`auth_required(user_row=True)`): the same one check, the same refusals."""
+    tokens = sign_in(client, member)
+    admin_headers = bearer(sign_in(client, admin)["access_token"])
+
+    def listed():
+        return status_and_code(client.get("/api/tasks", headers=bearer(tokens["access_token"])))
+
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert listed() == (200, None)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert len([statement for statement in statements if "token_families" in statement]) == 1, statements
+    assert client.post(f"/api/users/{member.id}/deactivate", headers=admin_headers).status_code == 200
+    assert listed() == (401, "user_inactive")
+    assert client.post(f"/api/users/{member.id}/activate", headers=admin_headers).status_code == 200
+    assert listed() == REVOKED
+
+
 def me_in_a_request_of_its_own(app, client, token):
     """`me`, with the request's own `g`, as a server gives it (the test's app context would otherwise lend its `g`
     to every request, and with it the token the first one decoded)."""

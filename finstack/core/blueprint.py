@@ -3,7 +3,7 @@
 from functools import wraps
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint
 from webargs import core
@@ -108,14 +108,18 @@ class ApiBlueprint(Blueprint):
 
         return checked
 
-    def auth_required(self, refresh=False):
-        """`jwt_required` that also marks the endpoint as needing a bearer token in the OpenAPI spec."""
+    def auth_required(self, refresh=False, user_row=False):
+        """`jwt_required` that also marks the endpoint as needing a bearer token in the OpenAPI spec.
+
+        `user_row=True`: the view only reads the user's columns, so `current_user` is a row of them, not an ORM object
+        (`finstack.auth.service.session_user`); the checks are the same."""
 
         def decorator(view):
             protected = jwt_required(refresh=refresh)(view)
 
             @wraps(view)
             def wrapper(*args, **kwargs):
+                g.finstack_user_row = user_row
                 return protected(*args, **kwargs)
 
             return self.doc(security=BEARER)(wrapper)
