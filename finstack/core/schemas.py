@@ -127,8 +127,8 @@ def _dump_value(result, key, attr_name, obj, field, convert, value):
 
 def _compile_plain_dump(schema):
     """`schema`'s dump of a dict as one function of straight-line code, generated once: per field, its value read
-    with `dict.get` and, when it is neither None nor absent and the field has a plain converter, converted inline;
-    anything else (absent values and dump defaults, None, fields without a converter) goes through `_dump_value`,
+    with `dict.get` and, when the field has a plain converter, written inline (None as None, anything else converted);
+    anything else (absent values and dump defaults, fields without a converter) goes through `_dump_value`,
     and a field that does not read a plain key of the dict (a dotted attribute, a method field) through
     `field.serialize`, as marshmallow does. The source holds only the reprs of key strings; fields and converters are
     names in its namespace."""
@@ -151,7 +151,9 @@ def _compile_plain_dump(schema):
             lines.append(f"    {slow}")
         else:
             lines += [
-                "    if value is None or value is missing:",
+                "    if value is None:",
+                f"        result[{key!r}] = None",
+                "    elif value is missing:",
                 f"        {slow}",
                 "    else:",
                 f"        result[{key!r}] = convert_{index}(value)",
