@@ -1,6 +1,10 @@
 """Extensions, created once and bound to an app in `create_app`."""
 
 import copy
+import threading
+import time
+from collections import OrderedDict
+from datetime import timedelta
 from importlib.resources import files
 
 import jwt as pyjwt
@@ -117,13 +121,51 @@ class FinStackApi(Api):
         )
 
 
+# Tokens whose signature and claims this process has verified (with the decode settings they were verified under).
+VERIFIED_TOKENS_SIZE = 4096
+
+
+class VerifiedTokens:
+    """A bounded LRU of verified claims by (decode settings, encoded token, CSRF value), shared by the threads (and
+    green threads) of the process."""
+
+    def __init__(self, size=VERIFIED_TOKENS_SIZE):
+        self._size = size
+        self._claims = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            claims = self._claims.get(key)
+            if claims is not None:
+                self._claims.move_to_end(key)
+            return claims
+
+    def remember(self, key, claims):
+        with self._lock:
+            self._claims[key] = claims
+            if len(self._claims) > self._size:
+                self._claims.popitem(last=False)
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
 class FinStackJWTManager(JWTManager):
-    """flask-jwt-extended's manager, decoding a token once per request.
+    """flask-jwt-extended's manager, decoding a token once per request, and verifying its signature once per process.
 
     The library decodes every token three times (its claims and header unverified, for a decode-key loader FinStack
     does not register, then verified), and the rate limiter's key decodes it again: here the verified decode alone
     runs, and its claims are kept for the rest of the request. Errors are the library's: an expired token still
-    carries its header and claims for the expired-token callback."""
+    carries its header and claims for the expired-token callback.
+
+    A token already verified in this process under the same decode settings is not verified again (`VerifiedTokens`):
+    of its checks only the expiry can change with time (`iat` and `nbf` stay passed), so the expiry is checked on
+    every request as PyJWT checks it, and an expired token takes the full decode, which refuses it as before.
+    Revocation and the account are checked per request by the loaders, as ever."""
+
+    verified_tokens = VerifiedTokens()
 
     def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
         if self._decode_key_callback is not default_decode_key_callback:
@@ -131,16 +173,29 @@ class FinStackJWTManager(JWTManager):
         decoded = g.setdefault("finstack_decoded_tokens", {}) if has_request_context() else {}
         key = (encoded_token, csrf_value, allow_expired)
         if key not in decoded:
-            decoded[key] = self._decode_verified(encoded_token, csrf_value, allow_expired)
+            decoded[key] = self._decode_once(encoded_token, csrf_value, allow_expired)
         return dict(decoded[key])
 
+    def _decode_once(self, encoded_token, csrf_value, allow_expired):
+        settings = self._decode_settings()
+        if allow_expired:
+            return self._decode_verified(encoded_token, csrf_value, allow_expired, settings)
+        try:
+            key = (tuple((name, _hashable(value)) for name, value in settings.items()), encoded_token, csrf_value)
+            hash(key)
+        except TypeError:  # a setting that cannot be a key (say an audience given as a set): verify every time
+            return self._decode_verified(encoded_token, csrf_value, allow_expired, settings)
+        claims = self.verified_tokens.get(key)
+        if claims is None or _expired(claims, settings["leeway"]):
+            claims = self._decode_verified(encoded_token, csrf_value, allow_expired, settings)
+            self.verified_tokens.remember(key, claims)
+        return claims
+
     @staticmethod
-    def _decode_verified(encoded_token, csrf_value, allow_expired):
-        kwargs = {
+    def _decode_settings():
+        return {
             "algorithms": jwt_config.decode_algorithms,
             "audience": jwt_config.decode_audience,
-            "csrf_value": csrf_value,
-            "encoded_token": encoded_token,
             "identity_claim_key": jwt_config.identity_claim_key,
             "issuer": jwt_config.decode_issuer,
             "leeway": jwt_config.leeway,
@@ -148,12 +203,25 @@ class FinStackJWTManager(JWTManager):
             "verify_aud": jwt_config.decode_audience is not None,
             "verify_sub": jwt_config.verify_sub,
         }
+
+    @staticmethod
+    def _decode_verified(encoded_token, csrf_value, allow_expired, settings):
+        kwargs = {**settings, "csrf_value": csrf_value, "encoded_token": encoded_token}
         try:
             return _decode_jwt(**kwargs, allow_expired=allow_expired)
         except pyjwt.ExpiredSignatureError as error:
             error.jwt_header = pyjwt.get_unverified_header(encoded_token)
             error.jwt_data = _decode_jwt(**kwargs, allow_expired=True)
             raise
+
+
+def _expired(claims, leeway):
+    """PyJWT's expiry check of verified `claims` (whose `exp`, if any, it has already read as a whole number)."""
+    if "exp" not in claims:
+        return False
+    if isinstance(leeway, timedelta):
+        leeway = leeway.total_seconds()
+    return int(claims["exp"]) <= time.time() - leeway
 
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))

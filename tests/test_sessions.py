@@ -4,7 +4,9 @@ Through HTTP (the test client, and a live server for concurrent refreshes) and r
 """
 
 import threading
+import time
 
+import jwt as pyjwt
 import pytest
 import requests
 import sqlalchemy as sa
@@ -115,6 +117,55 @@ def test_a_request_checks_its_token_with_one_query(app, client, member):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) == 1, statements
+
+
+def test_the_task_list_checks_its_session_like_every_request(client, admin, member):
+    """The list reads its user as a row (`auth_required(user_row=True)`): the same one check, the same refusals."""
+    tokens = sign_in(client, member)
+    admin_headers = bearer(sign_in(client, admin)["access_token"])
+
+    def listed():
+        return status_and_code(client.get("/api/tasks", headers=bearer(tokens["access_token"])))
+
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert listed() == (200, None)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert len([statement for statement in statements if "token_families" in statement]) == 1, statements
+    assert client.post(f"/api/users/{member.id}/deactivate", headers=admin_headers).status_code == 200
+    assert listed() == (401, "user_inactive")
+    assert client.post(f"/api/users/{member.id}/activate", headers=admin_headers).status_code == 200
+    assert listed() == REVOKED
+
+
+def me_in_a_request_of_its_own(app, client, token):
+    """`me`, with the request's own `g`, as a server gives it (the test's app context would otherwise lend its `g`
+    to every request, and with it the token the first one decoded)."""
+    with app.app_context():
+        return me(client, {"access_token": token})
+
+
+def test_a_token_verified_before_is_still_refused_once_it_expires(app, client, member):
+    """A token verified once is not verified again in this process, but its expiry is checked on every request."""
+    claims = decode_token(sign_in(client, member)["access_token"])
+    expires = int(time.time()) + 2
+    token = pyjwt.encode({**claims, "exp": expires}, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    assert me_in_a_request_of_its_own(app, client, token) == (200, None)
+    time.sleep(max(0, expires - time.time()) + 0.05)
+    assert me_in_a_request_of_its_own(app, client, token) == (401, "token_expired")
+
+
+def test_a_token_verified_under_one_key_is_refused_under_another(app, client, member):
+    token = sign_in(client, member)["access_token"]
+    assert me_in_a_request_of_its_own(app, client, token) == (200, None)
+    app.config["JWT_SECRET_KEY"] = app.config["JWT_SECRET_KEY"] + "-rotated"
+    assert me_in_a_request_of_its_own(app, client, token) == (401, "token_invalid")
 
 
 def test_a_password_change_drops_the_users_live_sockets(client, member, live_server, socket_client):

@@ -223,46 +223,55 @@ def logout(user, presented_claims, refresh_token=None):
     db.session.commit()
 
 
-# The request's session check, built once (its cache key too) with the token's user and family as parameters.
-# The hash is loaded when a password is checked, never for the account of every request.
-_SESSION_USER = (
-    sa.select(
-        User,
+def _session_statement(*user_columns):
+    """The request's session check, built once (its cache key too) with the token's user and family as parameters:
+    the user's `user_columns` and whether the family is live (`family_ok`)."""
+    families = TokenFamily.__table__
+    return sa.select(
+        *user_columns,
         sa.exists()
         .where(
-            TokenFamily.id == sa.bindparam("family_id", type_=sa.Uuid),
-            TokenFamily.user_id == User.id,
-            TokenFamily.revoked_at.is_(None),
+            families.c.id == sa.bindparam("family_id", type_=sa.Uuid),
+            families.c.user_id == User.__table__.c.id,
+            families.c.revoked_at.is_(None),
         )
         .label("family_ok"),
-    )
-    .where(User.id == sa.bindparam("user_id", type_=sa.Uuid))
-    .options(defer(User.password_hash))
-)
+    ).where(User.__table__.c.id == sa.bindparam("user_id", type_=sa.Uuid))
 
 
-def session_user(claims):
+# The hash is loaded when a password is checked, never for the account of every request: the ORM user leaves it
+# deferred, the row (see `session_user`) leaves it out.
+_SESSION_USER = _session_statement(User).options(defer(User.password_hash))
+_SESSION_ROW = _session_statement(*(column for column in User.__table__.c if column.key != "password_hash"))
+
+
+def session_user(claims, row=False):
     """`(user, problem)` for decoded token `claims`, in one indexed query: problem is None (good), INACTIVE (no such
-    active account) or REVOKED (credentials changed since, or the sign-in was ended)."""
+    active account) or REVOKED (credentials changed since, or the sign-in was ended).
+
+    `row=True`: the user is a Core row of the account's columns (and `family_ok`), not an ORM object, for a request
+    that only reads them (no identity map, no instance state)."""
     try:
         user_id = uuid.UUID(claims["sub"])
     except (KeyError, ValueError, TypeError):
         return None, INACTIVE
     family_id = _family_of(claims)
-    row = db.session.execute(_SESSION_USER, {"user_id": user_id, "family_id": family_id}).first()
-    if row is None or not row.User.is_active:
+    statement = _SESSION_ROW if row else _SESSION_USER
+    found = db.session.execute(statement, {"user_id": user_id, "family_id": family_id}).first()
+    user = None if found is None else found if row else found.User
+    if user is None or not user.is_active:
         return None, INACTIVE
-    if family_id is None or row.User.token_version != claims.get("ver") or not row.family_ok:
-        return row.User, REVOKED
-    return row.User, None
+    if family_id is None or user.token_version != claims.get("ver") or not found.family_ok:
+        return user, REVOKED
+    return user, None
 
 
 def _request_session(payload):
     """`session_user` once per request: the blocklist check and the user lookup get the same decoded `payload`
-    object and share one answer."""
+    object and share one answer; the user is a row where the view asked for one (`ApiBlueprint.auth_required`)."""
     cached = g.get("finstack_session")
     if cached is None or cached[0] is not payload:
-        cached = (payload, session_user(payload))
+        cached = (payload, session_user(payload, row=g.get("finstack_user_row", False)))
         g.finstack_session = cached
     return cached[1]
 

@@ -3,7 +3,7 @@
 from functools import wraps
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint
 from webargs import core
@@ -14,6 +14,7 @@ from finstack.errors import ApiError
 
 BEARER = [{"bearerAuth": []}]
 JSON_REQUIRED = "Send the body as JSON, with the header Content-Type: application/json"
+QUERY_MEMO_SIZE = 1024
 
 
 class StrictParser(FlaskParser):
@@ -24,6 +25,27 @@ class StrictParser(FlaskParser):
 
     DEFAULT_VALIDATION_STATUS = 400
     DEFAULT_UNKNOWN_BY_LOCATION = dict.fromkeys(FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, ma.RAISE)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._parsed_queries = {}
+
+    def _process_location_data(self, location_data, schema, req, location, unknown, validators):
+        """A query string a `PARSE_ONCE` schema has loaded before is answered from what it loaded then.
+
+        Such a schema's load is a function of the query string alone (no time, user or config in it) and gives flat
+        values, so a query string is loaded once per schema (at most QUERY_MEMO_SIZE, emptied when full) and each
+        request gets its own copy; a query string that fails is refused by a full load every time."""
+        if location != "query" or validators or not getattr(schema, "PARSE_ONCE", False):
+            return super()._process_location_data(location_data, schema, req, location, unknown, validators)
+        key = (schema, unknown, req.query_string)
+        data = self._parsed_queries.get(key)
+        if data is None:
+            data = super()._process_location_data(location_data, schema, req, location, unknown, validators)
+            if len(self._parsed_queries) >= QUERY_MEMO_SIZE:
+                self._parsed_queries.clear()
+            self._parsed_queries[key] = data
+        return {name: list(value) if isinstance(value, list) else value for name, value in data.items()}
 
     def load_json(self, req, schema):
         try:
@@ -86,14 +108,18 @@ class ApiBlueprint(Blueprint):
 
         return checked
 
-    def auth_required(self, refresh=False):
-        """`jwt_required` that also marks the endpoint as needing a bearer token in the OpenAPI spec."""
+    def auth_required(self, refresh=False, user_row=False):
+        """`jwt_required` that also marks the endpoint as needing a bearer token in the OpenAPI spec.
+
+        `user_row=True`: the view only reads the user's columns, so `current_user` is a row of them, not an ORM object
+        (`finstack.auth.service.session_user`); the checks are the same."""
 
         def decorator(view):
             protected = jwt_required(refresh=refresh)(view)
 
             @wraps(view)
             def wrapper(*args, **kwargs):
+                g.finstack_user_row = user_row
                 return protected(*args, **kwargs)
 
             return self.doc(security=BEARER)(wrapper)

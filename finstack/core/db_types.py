@@ -23,8 +23,13 @@ class UTCDateTime(sa.TypeDecorator):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):
-        return as_utc(value)
+    def result_processor(self, dialect, coltype):
+        """`as_utc` after the impl's own conversion (SQLite's text parsing), as TypeDecorator would run a
+        `process_result_value`, without its wrapper around every value of every row."""
+        impl_processor = self.impl_instance.result_processor(dialect, coltype)
+        if impl_processor is None:
+            return as_utc
+        return lambda value: as_utc(impl_processor(value))
 
 
 @sa.event.listens_for(sa.Engine, "connect")

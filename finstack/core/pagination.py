@@ -265,7 +265,8 @@ def paginate(
     first column's values; with `rows=True` the selected columns as mappings, with `whole_rows=True` the result
     rows themselves (attribute access; the sort keys follow the selected columns); `keys_from`
     turns the first column's values (ids) into the items, so a statement can page ids on one table and the rows the
-    response needs are built for that page alone.
+    response needs are built for that page alone; such a page of columns is read through the session's connection
+    (Core execution, as `keys_from` reads its rows), without the ORM's result machinery.
     `memo_key`: a hashable naming `statement`, `count_statement` and `exact_total` (the same key, the same SQL, with
     nothing in it that changes with time): a page by number with an `exact_total` then reuses the page statement
     built for the same key, page and size (see `StatementMemo`).
@@ -285,7 +286,8 @@ def paginate(
         labels, page_statement = _page_statement(statement, keys, count, cursor, page, per_page)
         if memo_key is not None:
             _PAGES.remember(memo_key, (keys, labels, count, page_statement))
-    result = db.session.execute(page_statement).all()
+    execute = db.session.execute if keys_from is None else db.session.connection().execute
+    result = execute(page_statement).all()
     more = len(result) > per_page
     counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(count)
     if exact_total is not None:

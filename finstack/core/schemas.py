@@ -108,57 +108,78 @@ def _plain_converter(field):
     return None
 
 
+def _dump_value(result, key, attr_name, obj, field, convert, value):
+    """One field of a PlainDump, as marshmallow dumps it: `value` read from the dict `obj` (`missing` if absent)."""
+    if value is missing:
+        default = field.dump_default
+        value = default() if callable(default) else default
+        if value is missing:
+            return
+    if value is None:
+        pass
+    elif convert is not None:
+        value = convert(value)
+    else:
+        value = field._serialize(value, attr_name, obj)
+    if value is not missing:
+        result[key] = value
+
+
+def _compile_plain_dump(schema):
+    """`schema`'s dump of a dict as one function of straight-line code, generated once: per field, its value read
+    with `dict.get` and, when the field has a plain converter, written inline (None as None, anything else converted);
+    anything else (absent values and dump defaults, fields without a converter) goes through `_dump_value`,
+    and a field that does not read a plain key of the dict (a dotted attribute, a method field) through
+    `field.serialize`, as marshmallow does. The source holds only the reprs of key strings; fields and converters are
+    names in its namespace."""
+    namespace = {"missing": missing, "dump_value": _dump_value, "get_attribute": schema.get_attribute}
+    lines = ["def dump(obj):", "    get = obj.get", "    result = {}"]
+    for index, (attr_name, field) in enumerate(schema.dump_fields.items()):
+        key = field.data_key if field.data_key is not None else attr_name
+        lookup = field.attribute or attr_name
+        namespace[f"field_{index}"] = field
+        if not field._CHECK_ATTRIBUTE or "." in lookup:
+            lines += [
+                f"    value = field_{index}.serialize({attr_name!r}, obj, accessor=get_attribute)",
+                f"    if value is not missing: result[{key!r}] = value",
+            ]
+            continue
+        convert = namespace[f"convert_{index}"] = _plain_converter(field)
+        lines.append(f"    value = get({lookup!r}, missing)")
+        slow = f"dump_value(result, {key!r}, {attr_name!r}, obj, field_{index}, convert_{index}, value)"
+        if convert is None:
+            lines.append(f"    {slow}")
+        else:
+            lines += [
+                "    if value is None:",
+                f"        result[{key!r}] = None",
+                "    elif value is missing:",
+                f"        {slow}",
+                "    else:",
+                f"        result[{key!r}] = convert_{index}(value)",
+            ]
+    lines.append("    return result")
+    exec("\n".join(lines), namespace)  # our own source, built from the schema's field names
+    return namespace["dump"]
+
+
 class PlainDump:
     """A schema mixin for the hot list responses: a plain dict (as a list service builds for its rows) is dumped
-    by a plan worked out once per schema instance, each field's value read with `dict.get` and formatted by a
-    direct converter for the plain types, instead of marshmallow's accessor chain per field. The output is what
-    `Schema.dump` gives for the same dict (the schema's fields, data keys, dump defaults and nested schemas stay the
-    source of truth); anything but a dict (an ORM object) is dumped by marshmallow as always."""
-
-    def _dump_plan(self):
-        plan = self.__dict__.get("_plain_plan")
-        if plan is None:
-            plan = []
-            for attr_name, field in self.dump_fields.items():
-                lookup = field.attribute or attr_name
-                plain = field._CHECK_ATTRIBUTE and "." not in lookup
-                plan.append(
-                    (
-                        field.data_key if field.data_key is not None else attr_name,
-                        attr_name,
-                        lookup if plain else None,
-                        field,
-                        _plain_converter(field) if plain else None,
-                    )
-                )
-            self._plain_plan = plan
-        return plan
+    by a function generated once per schema instance (`_compile_plain_dump`), each field's value read with
+    `dict.get` and formatted by a direct converter for the plain types, instead of marshmallow's accessor chain per
+    field. The output is what `Schema.dump` gives for the same dict (the schema's fields, data keys, dump defaults
+    and nested schemas stay the source of truth); anything but a dict (an ORM object) is dumped by marshmallow as
+    always."""
 
     def _serialize(self, obj, *, many=False):
         if many and obj is not None:
             return [self._serialize(item) for item in obj]
         if type(obj) is not dict:
             return super()._serialize(obj, many=many)
-        result = {}
-        for key, attr_name, lookup, field, convert in self._dump_plan():
-            if lookup is None:
-                value = field.serialize(attr_name, obj, accessor=self.get_attribute)
-            else:
-                value = obj.get(lookup, missing)
-                if value is missing:
-                    default = field.dump_default
-                    value = default() if callable(default) else default
-                    if value is missing:
-                        continue
-                if value is None:
-                    pass
-                elif convert is not None:
-                    value = convert(value)
-                else:
-                    value = field._serialize(value, attr_name, obj)
-            if value is not missing:
-                result[key] = value
-        return result
+        dump = self.__dict__.get("_plain_dump")
+        if dump is None:
+            dump = self._plain_dump = _compile_plain_dump(self)
+        return dump(obj)
 
 
 class ErrorSchema(Schema):
@@ -274,12 +295,14 @@ _page_schemas = {}
 
 
 def page_of(item_schema):
-    """The list envelope `{"items": [...], "pagination": {...}}` for `item_schema`, one class per item type."""
+    """The list envelope `{"items": [...], "pagination": {...}}` for `item_schema`, one class per item type: a
+    PlainDump, so that the items of a PlainDump item schema are dumped straight by its plan, not each through
+    marshmallow's `Nested` and `Schema.dump`."""
     name = item_schema.__name__.removesuffix("Schema").removesuffix("Out") + "Page"
     if name not in _page_schemas:
         _page_schemas[name] = type(
             name,
-            (Schema,),
+            (PlainDump, Schema),
             {
                 "items": fields.List(fields.Nested(item_schema), required=True),
                 "pagination": fields.Nested(PaginationMeta, required=True),

@@ -9,8 +9,8 @@ def utcnow():
 
 def as_utc(value):
     """Aware datetimes are converted to UTC; naive ones are taken to be UTC already."""
-    if value is None:
-        return None
+    if value is None or value.tzinfo is UTC:  # UTC already (as every value PostgreSQL returns to FinStack)
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

@@ -29,7 +29,7 @@ def create_task(data):
 
 
 @bp.get("")
-@bp.auth_required()
+@bp.auth_required(user_row=True)
 @bp.arguments(TaskListQuery, location="query")
 @bp.response(200, page_of(TaskOut))
 def list_tasks(query):

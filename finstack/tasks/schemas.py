@@ -255,6 +255,8 @@ class BoardOut(BaseSchema):
 
 
 class TaskListQuery(PageQuery, DateRangeQuery):
+    PARSE_ONCE = True  # a function of the query string alone, with flat values (see `StrictParser`)
+
     status = fields.String(validate=validate.OneOf(STATUSES))
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     task_type = fields.String(validate=validate.Length(min=1, max=100))

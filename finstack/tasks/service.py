@@ -602,14 +602,15 @@ def load_tasks(task_ids):
     page_rows, tags_and_reminders = _PAGE_STATEMENTS.get(connection.dialect.name, _PAGE_STATEMENTS[None])
     now = utcnow()
     by_id = {}
-    for row in connection.execute(page_rows, {"ids": task_ids}):
+    # `.all()`: one fetchall, not a fetchone per row.
+    for row in connection.execute(page_rows, {"ids": task_ids}).all():
         item = dict(zip(LIST_COLUMNS, row, strict=False))
         item["contact_person"] = _user_brief(item["contact_person_id"], row.contact_username, row.contact_full_name)
         item["creator"] = _user_brief(item["created_by"], row.creator_username, row.creator_full_name)
         item["is_overdue"] = item["status"] in ACTIVE_STATUSES and item["task_time"] < now
         item["tags"], item["reminders"] = [], []
         by_id[str(item["id"])] = item
-    for row in connection.execute(tags_and_reminders, {"ids": task_ids}):
+    for row in connection.execute(tags_and_reminders, {"ids": task_ids}).all():
         item = by_id[str(row.task_id)]
         if row.kind == 0:
             reminder = {"before_minutes": row.before_minutes, "at": row.remind_at, "sent_at": row.sent_at}
