@@ -7,14 +7,19 @@ import pytest
 import sqlalchemy as sa
 
 from finstack.audit.models import AuditLog
+from finstack.chat.models import Conversation
 from finstack.config import ConfigError, read_environment
+from finstack.core import events as core_events
+from finstack.core.event_log import UserEvent
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.jobs import worker
 from finstack.notifications.models import Notification
-from finstack.tickets import cli, sla
+from finstack.tickets import cli, events, sla
 from finstack.tickets.models import Ticket
 from finstack.tickets.schemas import TicketOut, show, staff_row
+from finstack.users.models import User
+from finstack.webhooks.models import WebhookDelivery
 from tests.overlap import run_two_overlapping
 
 BODY = {"title": "VPN is down", "description": "The vpn drops every minute since Monday.", "urgency": "high"}
@@ -273,10 +278,10 @@ def test_a_failing_sweep_records_nothing(app, client, auth_headers, desk, monkey
     ticket = file_for_agent(client, auth_headers, desk)
     back_date(ticket, first_response_due_at=utcnow() - timedelta(minutes=1))
 
-    def broken(drafts):
+    def broken(*args, **changes):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sla, "notify_sweep", broken)
+    monkeypatch.setattr(sla.audit, "record", broken)  # the chunk's last write: the claim and notifications are undone
     with pytest.raises(RuntimeError):
         sla.sweep()
     db.session.expire_all()
@@ -384,3 +389,90 @@ def test_the_ticket_updated_event_dumps_the_ticket_as_staff_see_it(client, auth_
     assert {ticket.assignee_id is None for ticket in tickets} == {True, False}
     for ticket in tickets:
         assert TicketOut().dump(staff_row(ticket)) == TicketOut().dump(show(ticket, staff=True))
+
+
+def test_the_events_built_by_the_database_are_those_the_orm_path_builds(app, client, auth_headers, desk, make_user):
+    """`tickets_updated` on PostgreSQL (`updated_in_sql`) records and pushes what the ORM path (`updated_from_orm`,
+    SQLite's) does, for tickets in every state: views, recipients, scopes, each user's seq order, webhook bodies."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("updated_in_sql is the PostgreSQL path")
+    inactive_admin = make_user("admin")
+    db.session.execute(sa.update(User).where(User.id == inactive_admin.id).values(is_active=False))
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # a subscriber, never called: the bodies queued are compared
+    webhook = {"url": "http://127.0.0.1:9/finstack", "events": ["ticket_updated"]}
+    assert client.post("/api/webhooks", json=webhook, headers=auth_headers(desk.admin)).status_code == 201
+    second = datetime(2026, 11, 30, 8, 15, 0, tzinfo=UTC)  # no microseconds: `isoformat` leaves them out
+    paused = file_for_agent(client, auth_headers, desk)
+    set_status(client, auth_headers, desk.agent, paused, "waiting_on_requester")
+    closed = file_for_agent(client, auth_headers, desk)
+    back_date(
+        closed,
+        status="closed",
+        resolution="Restarted the VPN concentrator",
+        resolved_at=second,
+        closed_at=second + timedelta(microseconds=5),
+        feedback_rating=4,
+        feedback_comment="Quick, thanks",
+        feedback_at=second,
+        first_response_breached_at=second,
+        number=1_234_567,  # past six digits
+    )
+    flagged = file_for_agent(client, auth_headers, desk)
+    back_date(flagged, misuse_flag=True, misuse_reasons=["short", "duplicate"], created_at=second)
+    by_agent = file(client, auth_headers, desk.agent)  # an agent of the department: sees the staff view
+    held = file(client, auth_headers, desk.requester)
+    back_date(held, department_id=None, assignee_id=None, first_response_due_at=utcnow() - timedelta(days=1))
+    held_by_admin = file(client, auth_headers, desk.admin)
+    back_date(held_by_admin, department_id=None, assignee_id=None, category="network")
+    without_chat = file_for_agent(client, auth_headers, desk)
+    db.session.execute(sa.delete(Conversation).where(Conversation.ticket_id == uuid.UUID(without_chat["id"])))
+    db.session.execute(sa.delete(UserEvent))
+    db.session.execute(sa.delete(WebhookDelivery))
+    db.session.commit()
+    tickets = [paused, closed, flagged, by_agent, held, held_by_admin, without_chat]
+    ticket_ids = [uuid.UUID(ticket["id"]) for ticket in tickets]
+
+    by_orm = _events_of(events.updated_from_orm, ticket_ids)
+    by_sql = _events_of(events.updated_in_sql, ticket_ids)
+    assert by_sql == by_orm
+    logged, pushed, posted = by_sql
+    assert {payload["id"] for _, payload, _ in logged} == {ticket["id"] for ticket in tickets}
+    assert {user_id for user_id, _, _ in logged} == {desk.requester.id, desk.agent.id, desk.admin.id}
+    assert len(posted) == len(tickets)
+    assert any(rooms == [f"department:{desk.department_id}"] for _, _, _, rooms in pushed)
+
+
+def _events_of(path, ticket_ids):
+    """What `path(ticket_ids)` recorded (user, view, scope; seqs checked against the pushes and each user's ticket
+    order), pushed (payload, users, rooms, in order) and queued for the webhooks (bodies' data), then cleared."""
+    pushed = []
+
+    def deliver(event, payload, seqs, rooms):
+        pushed.append((event, payload, seqs, rooms))
+
+    original, core_events.deliver = core_events.deliver, deliver
+    try:
+        path(ticket_ids)
+        db.session.commit()
+    finally:
+        core_events.deliver = original
+    logged = db.session.scalars(sa.select(UserEvent).order_by(UserEvent.user_id, UserEvent.seq)).all()
+    numbers = {row.id: row.number for row in db.session.execute(sa.select(Ticket.id, Ticket.number))}
+    seqs = {(str(event.user_id), event.payload["id"]): event.seq for event in logged}
+    for _, payload, delivered, _ in pushed:
+        for user_id, seq in delivered:
+            assert seqs[(user_id, payload["id"])] == seq
+    for user_id in {event.user_id for event in logged}:
+        own = [event for event in logged if event.user_id == user_id]  # in seq order
+        assert [numbers[uuid.UUID(event.payload["id"])] for event in own] == sorted(
+            numbers[uuid.UUID(event.payload["id"])] for event in own
+        )
+    posted = db.session.scalars(sa.select(WebhookDelivery.body)).all()
+    db.session.execute(sa.delete(UserEvent))
+    db.session.execute(sa.delete(WebhookDelivery))
+    db.session.commit()
+    return (
+        sorted(((event.user_id, event.payload, event.scope) for event in logged), key=lambda item: str(item[:2])),
+        [(event, payload, [user_id for user_id, _ in delivered], rooms) for event, payload, delivered, rooms in pushed],
+        sorted((body["data"] for body in posted), key=lambda data: data["id"]),
+    )

@@ -256,17 +256,20 @@ def delete_attachment(actor, task_id, attachment_id):
 def delete_for_tasks(task_ids):
     """Delete the attachments of `task_ids` in the caller's transaction; their files go once it commits.
 
-    For purging tasks from the trash (`tasks_purged`): the task rows are locked first (PostgreSQL), so an upload
-    racing with the purge either commits before it (and is removed here) or fails on its foreign key (and removes
-    its own file). Returns the number of attachments removed.
+    For purging tasks from the trash (`tasks_purged`): the purge holds the task rows locked (PostgreSQL) before it
+    announces them, so an upload racing with it either commits before it (and is removed here) or fails on its
+    foreign key (and removes its own file). One DELETE … RETURNING the stored names. Returns the number of
+    attachments removed.
     """
     task_ids = list(task_ids)
     if not task_ids:
         return 0
-    db.session.execute(sa.select(Task.id).where(in_values(Task.id, task_ids)).with_for_update())
-    of_tasks = in_values(Attachment.task_id, task_ids)
-    stored_names = db.session.scalars(sa.select(Attachment.stored_name).where(of_tasks)).all()
-    db.session.execute(sa.delete(Attachment).where(of_tasks).execution_options(synchronize_session="fetch"))
+    stored_names = db.session.scalars(
+        sa.delete(Attachment)
+        .where(in_values(Attachment.task_id, task_ids))
+        .returning(Attachment.stored_name)
+        .execution_options(synchronize_session="fetch")
+    ).all()
     remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)
 

@@ -149,11 +149,12 @@ def _allocate(counts):
     return dict(db.session.execute(statement).tuples().all())
 
 
-def record_from(event, source, payload, now):
+def record_from(event, source, payload, now, *, scope=None, order_by=None):
     """PostgreSQL: the `record` of one `event` per row of `source` (a CTE with a `user_id` column) to that user, its
-    `payload` a SQL expression over `source`, as CTEs of one statement: the counters move by one upsert in user-id
-    order (the lock order of `_allocate`) and the rows go in numbered below them. Returns the INSERT … RETURNING
-    (user_id, seq, payload) CTE, to be selected from in the same statement."""
+    `payload` (and `scope`, else NULL) a SQL expression over `source`, as CTEs of one statement: the counters move by
+    one upsert in user-id order (the lock order of `_allocate`) and the rows go in numbered below them, each user's
+    in `order_by`'s order (else any). Returns the INSERT … RETURNING (user_id, seq, payload) CTE, to be selected from
+    in the same statement."""
     counts = sa.select(source.c.user_id, sa.func.count().label("n")).group_by(source.c.user_id).cte(f"{event}_counts")
     table = UserEventCounter.__table__
     upsert = pg_insert(table).from_select(
@@ -166,14 +167,14 @@ def record_from(event, source, payload, now):
         .returning(table.c.user_id, table.c.last_seq)
         .cte(f"{event}_counters")
     )
-    number = sa.func.row_number().over(partition_by=source.c.user_id)
+    number = sa.func.row_number().over(partition_by=source.c.user_id, order_by=order_by)
     rows = (
         sa.select(
             source.c.user_id,
             (counters.c.last_seq - counts.c.n + number).label("seq"),
             sa.literal(event, sa.String),
             payload,
-            sa.null(),
+            sa.null() if scope is None else scope,
             sa.literal(now, UTCDateTime),
         )
         .join_from(source, counts, counts.c.user_id == source.c.user_id)

@@ -62,6 +62,17 @@ def deliver_recorded_after_commit(event, recorded):
     after_commit(emit)
 
 
+def deliver_batch_after_commit(event, deliveries):
+    """Push `event`s already in the event log once the transaction commits, as `emit_batch_after_commit` pushes its
+    messages: `deliveries` is `(payload, [(user id as text, seq)], ad-hoc rooms)` per message, in order."""
+
+    def emit():
+        for payload, seqs, rooms in deliveries:
+            deliver(event, payload, seqs, rooms)
+
+    after_commit(emit)
+
+
 def _plain_delivery(event, payload, seqs, rooms):
     for user_id, seq in seqs:
         socketio.emit(event, {**payload, "seq": seq}, to=user_room(user_id))

@@ -59,12 +59,31 @@ def _utc_day_postgresql(element, compiler, **kw):
     return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
+def iso_datetime(moment):
+    """PostgreSQL: a timestamptz as the text `AwareDateTime` dumps, `datetime.isoformat()` in UTC: microseconds only
+    when there are any, then `+00:00` (`to_json` would trim the microseconds' trailing zeros); NULL stays NULL."""
+    utc = sa.func.timezone("UTC", moment)
+    microseconds = sa.cast(sa.extract("microseconds", moment), sa.BigInteger) % 1_000_000
+    fraction = sa.case((microseconds == 0, ""), else_=sa.func.to_char(utc, ".US", type_=sa.Text))
+    return sa.func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS', type_=sa.Text) + fraction + "+00:00"
+
+
+def json_object(pairs):
+    """PostgreSQL: `json_build_object` of `(key, SQL value)` pairs, in their order (each key a string literal)."""
+    return sa.func.json_build_object(
+        *[part for key, value in pairs for part in (sa.literal_column("'" + key.replace("'", "''") + "'"), value)]
+    )
+
+
 def in_values(column, values):
-    """`column IN (values)`. On PostgreSQL one array parameter (`column = ANY(:values)`): an expanding IN renders
-    and adapts one parameter per value on every execution, which for a batch of 10,000 ids costs more than the
-    statement's own work in the database."""
+    """`column IN (values)`. On PostgreSQL one parameter, the array literal's text cast to an array
+    (`column = ANY(CAST(:values AS uuid[]))`): an expanding IN renders and adapts one parameter per value on every
+    execution, and a list parameter is still adapted value by value (and sent as `ARRAY[…]` for the server to
+    parse), which for a batch of 10,000 ids costs more than the statement's own work in the database. The values
+    must print as array elements needing no quotes (UUIDs, numbers)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+        literal = "{" + ",".join(map(str, values)) + "}"
+        return column == sa.any_(sa.cast(sa.bindparam(None, literal, type_=sa.Text), postgresql.ARRAY(column.type)))
     return column.in_(values)
 
 

@@ -16,7 +16,7 @@ from finstack.core import event_log, mail, permissions
 from finstack.core.db_types import UTCDateTime
 from finstack.core.events import deliver_recorded_after_commit, emit_batch_after_commit, user_room
 from finstack.core.pagination import paginate
-from finstack.core.sql import insert_rows
+from finstack.core.sql import insert_rows, json_object
 from finstack.core.time import utcnow
 from finstack.errors import ApiError
 from finstack.extensions import db
@@ -207,20 +207,20 @@ def notify_from(drafts, *also):
     )
     # NotificationOut's fields, in its order; every row has the same created_at.
     created_at = NotificationOut().fields["created_at"].serialize("created_at", {"created_at": now})
-    payload = sa.func.json_build_object(
-        *_pairs(
-            id=notes.c.id,
-            type=notes.c.type,
-            title=notes.c.title,
-            message=notes.c.message,
-            task_id=notes.c.task_id,
-            ticket_id=notes.c.ticket_id,
-            actor_id=sa.null(),
-            is_read=sa.false(),
-            count=sa.literal_column("1"),
-            created_at=sa.cast(sa.literal(created_at), sa.Text),
-            read_at=sa.null(),
-        )
+    payload = json_object(
+        [
+            ("id", notes.c.id),
+            ("type", notes.c.type),
+            ("title", notes.c.title),
+            ("message", notes.c.message),
+            ("task_id", notes.c.task_id),
+            ("ticket_id", notes.c.ticket_id),
+            ("actor_id", sa.null()),
+            ("is_read", sa.false()),
+            ("count", sa.literal_column("1")),
+            ("created_at", sa.cast(sa.literal(created_at), sa.Text)),
+            ("read_at", sa.null()),
+        ]
     )
     events = event_log.record_from("notification", notes, payload, now)
     # In seq order, so that each user's pushes go out in their order, as `notify`'s do.
@@ -271,11 +271,6 @@ def notify_sweep(drafts):
         .render_derived("draft_rows", with_types=True)
     )
     notify_from(sa.select(source))
-
-
-def _pairs(**values):
-    """`json_build_object`'s arguments: each key as a SQL string literal, then its value."""
-    return [part for key, value in values.items() for part in (sa.literal_column(f"'{key}'"), value)]
 
 
 def _collapse(rows, now):

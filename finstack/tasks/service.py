@@ -300,7 +300,9 @@ def purge_trash(cutoff, *, batch_size=PURGE_BATCH, progress=None):
 
     Each batch locks its rows (skipping those a restore holds), announces `signals.tasks_purged` so comments,
     attachments and chat delete theirs in the same transaction, deletes the tasks and commits; files go after the
-    commit. A second run finds nothing left to do. `progress(n)` is called after each batch.
+    commit. A batch short of `batch_size` is the last: what it skipped is held by another transaction (a restore),
+    and looking again would skip it again. A second run finds nothing left to do. `progress(n)` is called after
+    each batch.
     """
     app = current_app._get_current_object()
     purged = 0
@@ -322,6 +324,8 @@ def purge_trash(cutoff, *, batch_size=PURGE_BATCH, progress=None):
         purged += len(task_ids)
         if progress is not None:
             progress(len(task_ids))
+        if len(task_ids) < batch_size:
+            break
     return purged
 
 

@@ -139,6 +139,12 @@ class Ticket(db.Model):
         return f"TKT-{self.number:06d}"
 
 
+def reference_in_sql(number):
+    """PostgreSQL: `Ticket.reference` of a ticket `number` (at least six digits: `lpad` alone would cut longer ones)."""
+    digits = sa.cast(number, sa.Text)
+    return "TKT-" + sa.func.lpad(digits, sa.func.greatest(6, sa.func.length(digits)), "0", type_=sa.Text)
+
+
 # The SLA sweep's scans: active tickets whose first-response or resolution target has passed.
 sa.Index("ix_tickets_status_first_response_due_at", Ticket.status, Ticket.first_response_due_at)
 sa.Index("ix_tickets_status_resolution_due_at", Ticket.status, Ticket.resolution_due_at)

@@ -1,3 +1,4 @@
+import sqlalchemy as sa
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from finstack.core.schemas import (
@@ -9,9 +10,17 @@ from finstack.core.schemas import (
     StrictBoolean,
     WholeNumber,
 )
+from finstack.core.sql import iso_datetime, json_object
 from finstack.tasks.schemas import RELEVANCE, SearchText
 from finstack.tickets import sla
-from finstack.tickets.models import AGENT_ROLES, MISUSE_ACTIONS, MISUSE_PATTERNS, STATUSES, URGENCIES
+from finstack.tickets.models import (
+    AGENT_ROLES,
+    MISUSE_ACTIONS,
+    MISUSE_PATTERNS,
+    STATUSES,
+    URGENCIES,
+    reference_in_sql,
+)
 from finstack.users.schemas import UserBrief
 
 NAME = validate.And(validate.Length(min=1, max=100), NotBlank())
@@ -377,3 +386,69 @@ class MisuseReview(BaseSchema):
     def _something_to_change(self, data, **kwargs):
         if not data:
             raise ValidationError("Give `reviewed`, `action` or both.")
+
+
+def views_in_sql(ticket, requester, department, assignee, conversation, now):
+    """PostgreSQL: `(staff view, everyone else's view)` of `ticket` as JSON built by the database, what
+    `TicketOut().dump(staff_row(ticket))` and `as_seen_by_others` of it give (the SLA state at `now`), for the many
+    tickets of a sweep's events. The arguments are the entities of a SELECT joining the ticket's requester and, outer,
+    its department, assignee and conversation. A test compares the two for tickets in every state."""
+
+    def brief(user):
+        return sa.case(
+            (user.id.is_(None), sa.null()),
+            else_=json_object([("id", user.id), ("username", user.username), ("full_name", user.full_name)]),
+        )
+
+    def breached(kind):
+        return sa.or_(getattr(ticket, f"{kind}_breached_at").is_not(None), sla.overdue_clause(ticket, kind, now))
+
+    state = json_object(
+        [
+            ("first_response_due_at", iso_datetime(ticket.first_response_due_at)),
+            ("first_responded_at", iso_datetime(ticket.first_responded_at)),
+            ("first_response_breached", breached("first_response")),
+            ("first_response_breached_at", iso_datetime(ticket.first_response_breached_at)),
+            ("resolution_due_at", iso_datetime(ticket.resolution_due_at)),
+            ("resolution_breached", breached("resolution")),
+            ("resolution_breached_at", iso_datetime(ticket.resolution_breached_at)),
+            ("paused_at", iso_datetime(ticket.sla_paused_at)),
+        ]
+    )
+
+    brief_department = sa.case(
+        (department.id.is_(None), sa.null()), else_=json_object([("id", department.id), ("name", department.name)])
+    )
+
+    def view(staff):
+        before = [
+            ("id", ticket.id),
+            ("number", reference_in_sql(ticket.number)),
+            ("title", ticket.title),
+            ("description", ticket.description),
+            ("urgency", ticket.urgency),
+            ("category", ticket.category),
+            ("status", ticket.status),
+            ("requester", brief(requester)),
+            ("department", brief_department),
+            ("assignee", brief(assignee)),
+            ("routing", ticket.routing if staff else sa.null()),
+            ("misuse_flag", ticket.misuse_flag),
+            ("misuse_reasons", ticket.misuse_reasons if staff else sa.null()),
+            ("resolution", ticket.resolution),
+            ("feedback_rating", ticket.feedback_rating),
+            ("feedback_comment", ticket.feedback_comment),
+            ("feedback_at", iso_datetime(ticket.feedback_at)),
+            ("resolved_at", iso_datetime(ticket.resolved_at)),
+            ("closed_at", iso_datetime(ticket.closed_at)),
+            ("created_at", iso_datetime(ticket.created_at)),
+            ("updated_at", iso_datetime(ticket.updated_at)),
+            ("sla", state),
+        ]
+        # TicketOut leaves `conversation_id` out for a ticket without a conversation.
+        return sa.case(
+            (conversation.id.is_(None), json_object(before)),
+            else_=json_object([*before, ("conversation_id", conversation.id)]),
+        )
+
+    return view(staff=True), view(staff=False)

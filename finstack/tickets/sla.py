@@ -37,10 +37,11 @@ from finstack.core.db_types import UTCDateTime
 from finstack.core.locks import bounded_claim
 from finstack.core.time import utcnow
 from finstack.extensions import db
-from finstack.notifications.service import Draft, notify_sweep
+from finstack.notifications.service import Draft, notify_from, notify_sweep
 from finstack.tickets import signals
 from finstack.tickets.access import active_leads
-from finstack.tickets.models import ACTIVE_STATUSES, Ticket
+from finstack.tickets.models import ACTIVE_STATUSES, DepartmentAgent, Ticket, reference_in_sql
+from finstack.users.models import User
 
 NOTIFICATION_TYPE = "ticket_breached"
 # Statuses a staff member moves a ticket to that count as responding to the requester.
@@ -173,9 +174,8 @@ def count_due(now=None):
     }
 
 
-def _claim(kind, now, limit):
-    """Stamp at most `limit` unrecorded `kind` breaches (`core.locks.bounded_claim`); their rows (for the
-    notifications)."""
+def _claim_statement(kind, now, limit):
+    """UPDATE … RETURNING: stamp at most `limit` unrecorded `kind` breaches (`core.locks.bounded_claim`)."""
     stamp = f"{kind}_breached_at"
 
     def due(ticket):
@@ -193,10 +193,72 @@ def _claim(kind, now, limit):
         .where(Ticket.id.in_(bounded_claim(candidates, "sla_candidates")), due(Ticket))
         # Only the stamp: `updated_at` is set to itself so its on-update default does not fire.
         .values({stamp: now, "updated_at": Ticket.updated_at})
-        .returning(Ticket.id, Ticket.number, Ticket.title, Ticket.urgency, Ticket.assignee_id, Ticket.department_id)
+        .returning(
+            Ticket.id,
+            Ticket.number,
+            Ticket.title,
+            Ticket.urgency,
+            Ticket.assignee_id,
+            Ticket.department_id,
+            Ticket.requester_id,
+        )
         .execution_options(synchronize_session=False)
     )
-    return db.session.execute(statement).all()
+    return statement
+
+
+def _claim(kind, now, limit):
+    """The claimed rows (for the notifications)."""
+    return db.session.execute(_claim_statement(kind, now, limit)).all()
+
+
+def _claim_and_notify(kind, now, limit):
+    """PostgreSQL: claim (`_claim_statement`) and notify in one statement (`notify_from`): the drafts worded by the
+    database as `_drafts` words them, to the assignee (if `notify`'s readers rule lets them read the ticket) and the
+    department's active leads (who do), once each. Returns the claimed ticket ids and the recipients `_drafts` names
+    (before the readers rule, as the ORM path counts them)."""
+    claimed = _claim_statement(kind, now, limit).cte(f"{kind}_claimed")
+    assignee, lead = aliased(User), aliased(User)
+    reads = sa.or_(
+        assignee.role == "admin",
+        assignee.id == claimed.c.requester_id,
+        sa.exists().where(
+            DepartmentAgent.department_id == claimed.c.department_id, DepartmentAgent.user_id == assignee.id
+        ),
+    )
+    recipients = sa.union(
+        sa.select(claimed.c.id.label("ticket_id"), claimed.c.assignee_id.label("user_id"), reads.label("reads"))
+        .select_from(claimed)
+        .join(assignee, assignee.id == claimed.c.assignee_id, isouter=True),
+        sa.select(claimed.c.id, DepartmentAgent.user_id, sa.true())
+        .select_from(claimed)
+        .join(
+            DepartmentAgent,
+            sa.and_(DepartmentAgent.department_id == claimed.c.department_id, DepartmentAgent.role == "lead"),
+        )
+        .join(lead, sa.and_(lead.id == DepartmentAgent.user_id, lead.is_active.is_(True))),
+    ).cte(f"{kind}_recipients")
+    label = KINDS[kind]
+    drafts = (
+        sa.select(
+            recipients.c.user_id,
+            sa.literal(NOTIFICATION_TYPE).label("type"),
+            ("SLA breached: " + reference_in_sql(claimed.c.number) + f" ({label})").label("title"),
+            (f"The {label} target of this " + claimed.c.urgency + " ticket has passed: " + claimed.c.title).label(
+                "message"
+            ),
+            sa.cast(sa.null(), sa.Uuid).label("task_id"),
+            claimed.c.id.label("ticket_id"),
+        )
+        .join_from(recipients, claimed, claimed.c.id == recipients.c.ticket_id)
+        .where(recipients.c.reads, recipients.c.user_id.is_not(None))
+    )
+    ids, users = notify_from(
+        drafts,
+        sa.select(sa.func.array_agg(claimed.c.id)).scalar_subquery(),
+        sa.select(sa.func.array_agg(sa.distinct(recipients.c.user_id))).scalar_subquery(),
+    )
+    return ids or [], {user_id for user_id in users or () if user_id is not None}
 
 
 def _drafts(kind, rows, leads):
@@ -214,15 +276,23 @@ def _drafts(kind, rows, leads):
 
 
 def _sweep_chunk(now, limit, kinds):
-    """One transaction: claim up to `limit` breaches of each of `kinds`, notify, audit, commit. The claimed rows per
-    kind and the notified user ids."""
+    """One transaction: claim up to `limit` breaches of each of `kinds`, notify, audit, commit. The claimed ticket ids
+    per kind and the notified user ids."""
     try:
-        claimed = {kind: _claim(kind, now, limit) for kind in kinds}
-        leads = active_leads({row.department_id for rows in claimed.values() for row in rows})
-        drafts = [draft for kind, rows in claimed.items() for draft in _drafts(kind, rows, leads)]
-        if drafts:
-            notify_sweep(drafts)
-        breached = list(dict.fromkeys(row.id for rows in claimed.values() for row in rows))
+        if db.session.get_bind().dialect.name == "postgresql":
+            claimed, users = {}, set()
+            for kind in kinds:
+                claimed[kind], notified = _claim_and_notify(kind, now, limit)
+                users |= notified
+        else:
+            rows = {kind: _claim(kind, now, limit) for kind in kinds}
+            leads = active_leads({row.department_id for kind_rows in rows.values() for row in kind_rows})
+            drafts = [draft for kind, kind_rows in rows.items() for draft in _drafts(kind, kind_rows, leads)]
+            if drafts:
+                notify_sweep(drafts)
+            claimed = {kind: [row.id for row in kind_rows] for kind, kind_rows in rows.items()}
+            users = {draft.user_id for draft in drafts}
+        breached = list(dict.fromkeys(ticket_id for ids in claimed.values() for ticket_id in ids))
         if breached:
             signals.breaches_recorded.send(current_app._get_current_object(), ticket_ids=breached)
         if any(claimed.values()):
@@ -236,7 +306,7 @@ def _sweep_chunk(now, limit, kinds):
     except BaseException:
         db.session.rollback()
         raise
-    return claimed, {draft.user_id for draft in drafts}
+    return claimed, users
 
 
 def sweep(now=None, *, chunk_size=None):
@@ -255,10 +325,10 @@ def sweep(now=None, *, chunk_size=None):
     pending = list(KINDS)
     while pending:
         claimed, users = _sweep_chunk(now, chunk_size, pending)
-        for kind, rows in claimed.items():
-            totals[kind] += len(rows)
+        for kind, ids in claimed.items():
+            totals[kind] += len(ids)
         notified |= users
-        pending = [kind for kind, rows in claimed.items() if len(rows) == chunk_size]
+        pending = [kind for kind, ids in claimed.items() if len(ids) == chunk_size]
     return SweepResult(
         first_response_breaches=totals["first_response"],
         resolution_breaches=totals["resolution"],
