@@ -277,14 +277,19 @@ def test_a_member_s_total_by_project_comes_exact_from_the_maintained_counts(
     assert get(client, "/api/tasks", headers, per_page=1, priority="medium")["pagination"]["total_exact"] is False
 
 
+def insert_analyzed(creator, rows):
+    """`insert_tasks`, then ANALYZE (PostgreSQL), so that the planner's estimates know the rows."""
+    insert_tasks(creator, rows)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE tasks")
+
+
 @pytest.mark.skipif(not POSTGRES_URL, reason="the planner's estimate is PostgreSQL's")
 def test_a_list_the_planner_expects_to_be_large_is_counted_only_a_little(app, client, auth_headers, member):
     """Expected to hold PAGINATION_TRUSTED_ESTIMATE rows or more, a list is counted up to a hundredth of the exact
     limit: above that the planner's estimate is the total; at or below it (the planner misled) the count, exactly."""
     app.config.update(PAGINATION_EXACT_LIMIT=500, PAGINATION_TRUSTED_ESTIMATE=20)
-    insert_tasks(member, [{"entity_name": f"Widget {n}"} for n in range(600)] + [{"entity_name": "Gadget"}])
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("ANALYZE tasks")
+    insert_analyzed(member, [{"entity_name": f"Widget {n}"} for n in range(600)] + [{"entity_name": "Gadget"}])
     headers = auth_headers(member)
     pagination = get(client, "/api/tasks", headers, entity_name="widget")["pagination"]
     # 600 rows, more than the limit of 500 but the count stopped at 6: the planner's estimate, at least the limit + 1
@@ -307,9 +312,7 @@ def test_a_large_word_search_over_terse_text_is_estimated_from_its_words(app, cl
     which would make the count find PAGINATION_EXACT_LIMIT + 1 matches on every page. (A last word cut short, not a
     lexeme itself, still has only the prefix's price: text with a real vocabulary has the common lexemes for it.)"""
     app.config.update(PAGINATION_EXACT_LIMIT=500, PAGINATION_TRUSTED_ESTIMATE=200)
-    insert_tasks(member, [{"note": f"invoice ledger item {n % 10}"} for n in range(600)] + [{"note": "audit"}])
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("ANALYZE tasks")
+    insert_analyzed(member, [{"note": f"invoice ledger item {n % 10}"} for n in range(600)] + [{"note": "audit"}])
     headers = auth_headers(member)
     pagination = get(client, "/api/tasks", headers, q="invoice ledger")["pagination"]
     # The planner's estimate of the 600 matches (the bounded count alone would have said 501).
