@@ -290,6 +290,21 @@ def can_read_ticket(user, ticket, department_role):
     return user.role == "admin" or ticket.requester_id == user.id or department_role is not None
 
 
+def ticket_readers_clause(user_model, requester_id, department_id, department_agent):
+    """SQL over `user_model` for the users `can_read_ticket` lets read a ticket with `requester_id` in
+    `department_id` (columns or values); `department_agent` is the DepartmentAgent model. The two must agree."""
+    return sa.or_(
+        user_model.role == "admin",
+        user_model.id == requester_id,
+        sees_department_clause(user_model, department_id, department_agent),
+    )
+
+
+def sees_department_clause(user_model, department_id, department_agent):
+    """SQL over `user_model`: holds a role in `department_id` (an agent or lead of it)."""
+    return sa.exists().where(department_agent.department_id == department_id, department_agent.user_id == user_model.id)
+
+
 def readable_tickets_clause(user, ticket_model, agent_departments):
     """SQL for the tickets `can_read_ticket` lets `user` read; the two must agree."""
     if user.role == "admin":
@@ -327,6 +342,12 @@ def visible_messages_clause(message_model, sees_internal):
 
 def can_see_routing(user, department_role):
     return user.role == "admin" or department_role is not None
+
+
+def routing_viewers_clause(user_model, department_id, department_agent):
+    """SQL over `user_model` for the users `can_see_routing` lets see a ticket's routing in `department_id`; the two
+    must agree."""
+    return sa.or_(user_model.role == "admin", sees_department_clause(user_model, department_id, department_agent))
 
 
 def can_work_ticket(user, department_role):

@@ -172,12 +172,7 @@ def updated_in_sql(ticket_ids):
     now = utcnow()
     requester, assignee, admin = aliased(User), aliased(User), aliased(User)
     staff_view, others_view = views_in_sql(Ticket, requester, Department, assignee, Conversation, now)
-    sees_staff = sa.or_(
-        requester.role == "admin",
-        sa.exists().where(
-            DepartmentAgent.department_id == Ticket.department_id, DepartmentAgent.user_id == Ticket.requester_id
-        ),
-    )
+    sees_staff = permissions.routing_viewers_clause(requester, Ticket.department_id, DepartmentAgent)
     tickets = (
         sa.select(
             Ticket.id,

@@ -33,6 +33,7 @@ from sqlalchemy.orm import aliased
 
 from finstack import jobs
 from finstack.audit import service as audit
+from finstack.core import permissions
 from finstack.core.db_types import UTCDateTime
 from finstack.core.locks import bounded_claim
 from finstack.core.time import utcnow
@@ -219,12 +220,8 @@ def _claim_and_notify(kind, now, limit):
     (before the readers rule, as the ORM path counts them)."""
     claimed = _claim_statement(kind, now, limit).cte(f"{kind}_claimed")
     assignee, lead = aliased(User), aliased(User)
-    reads = sa.or_(
-        assignee.role == "admin",
-        assignee.id == claimed.c.requester_id,
-        sa.exists().where(
-            DepartmentAgent.department_id == claimed.c.department_id, DepartmentAgent.user_id == assignee.id
-        ),
+    reads = permissions.ticket_readers_clause(
+        assignee, claimed.c.requester_id, claimed.c.department_id, DepartmentAgent
     )
     recipients = sa.union(
         sa.select(claimed.c.id.label("ticket_id"), claimed.c.assignee_id.label("user_id"), reads.label("reads"))
