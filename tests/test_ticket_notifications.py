@@ -251,6 +251,37 @@ def test_an_sla_breach_mails_the_assignee_and_the_leads_once(smtp_sink, runner, 
     assert len(mails(smtp_sink)) == 2
 
 
+def test_an_sla_breach_reaches_the_sockets_of_the_requester_and_the_staff(
+    runner, client, auth_headers, desk, socket_client
+):
+    """The sweep's events as real clients receive them (on PostgreSQL built by the database, `updated_in_sql`):
+    the requester's view to the requester, the staff view and the breach notification to the assignee."""
+    ticket = file(client, auth_headers, desk.requester)
+    if ticket["assignee"]["id"] != str(desk.agent.id):
+        patch(client, auth_headers, desk.admin, ticket, "assign", {"assignee_id": str(desk.agent.id)})
+    requester, agent, elsewhere = socket_client(desk.requester), socket_client(desk.agent), socket_client(desk.hr_lead)
+    db.session.execute(
+        sa.update(Ticket)
+        .where(Ticket.id == uuid.UUID(ticket["id"]))
+        .values(first_response_due_at=utcnow() - timedelta(minutes=1))
+    )
+    db.session.commit()
+    result = runner.invoke(args=["tickets", "sweep-sla"])
+    assert result.exit_code == 0, result.output
+
+    mine = requester.wait_for("ticket_updated")
+    assert mine["id"] == ticket["id"] and mine["sla"]["first_response_breached"] is True
+    assert mine["routing"] is None and mine["misuse_reasons"] is None
+    theirs = agent.wait_for("ticket_updated")
+    assert theirs["id"] == ticket["id"] and theirs["routing"]["department_id"] == desk.it
+    assert theirs["sla"]["first_response_breached_at"] is not None
+    breached = agent.wait_for("notification")
+    assert breached["type"] == "ticket_breached" and breached["ticket_id"] == ticket["id"]
+    assert breached["title"] == f"SLA breached: {ticket['number']} (first response)"
+    time.sleep(QUIET)
+    assert elsewhere.events("ticket_updated") == [] and requester.events("notification") == []
+
+
 def test_a_type_turned_off_is_stored_but_not_mailed(smtp_sink, client, auth_headers, desk):
     off = {"ticket_status_changed": False}
     assert client.put("/api/users/me/preferences", json=off, headers=auth_headers(desk.requester)).status_code == 200
