@@ -146,6 +146,82 @@ def test_cli_rejects_a_bad_window(runner):
     assert _sweep(runner, "--window-hours", "0").exit_code != 0
 
 
+def _built_by(path, now):
+    """The reports `path` inserts for the 24 hours before `now`, as comparable tuples, and what it returned; rolled
+    back after."""
+    window = (Ticket.created_at > now - timedelta(hours=24), Ticket.created_at <= now)
+    flagged, created = path(window, now, 24)
+    rows = db.session.execute(
+        sa.select(
+            MisuseReport.id,
+            MisuseReport.user_id,
+            MisuseReport.day,
+            MisuseReport.window_hours,
+            MisuseReport.ticket_count,
+            MisuseReport.patterns,
+            MisuseReport.evidence,
+            MisuseReport.reviewed,
+            MisuseReport.created_at,
+            MisuseReport.updated_at,
+        )
+        .where(MisuseReport.id.in_(created))
+        .order_by(MisuseReport.user_id)
+    ).all()
+    db.session.rollback()
+    assert sorted(created) == sorted(row.id for row in rows)
+    return flagged, [tuple(row)[1:] for row in rows]
+
+
+def test_the_evidence_built_by_the_database_is_what_python_builds(app, make_user, runner):
+    """On PostgreSQL the reports come from one INSERT … SELECT (`_reports_built_in_sql`); SQLite's path builds them
+    in Python (`_reports_built_in_python`). Same rows, same JSON in the same key and list order, for every pattern
+    alone and together, several duplicate groups, references past six digits, a deactivated requester, an old day's
+    report kept."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("_reports_built_in_sql is the PostgreSQL path")
+    everything, volume, groups, short, quiet, gone, reported = (make_user() for _ in range(7))
+    for title, description in [
+        ("VPN is down!", LONG),
+        ("Laptop", "short"),
+        ("vpn is  down", "help"),
+        ("Printer (3rd floor)", LONG),
+        ("printer 3rd floor", LONG),
+        ("VPN: is down", LONG),
+    ]:
+        _ticket(everything, title=title, description=description)
+    for number in range(5):
+        _ticket(volume, title=f"Distinct {number}")
+    for title in ["Beta", "Alpha", "alpha", "Beta.", "Gamma", "beta"]:
+        _ticket(groups, title=title)
+    _ticket(short, title="One", description="   tiny   ")
+    _ticket(short, title="Two", description="x" * 19)
+    _ticket(short, title="Three", description="x" * 20)
+    _ticket(quiet)
+    _ticket(gone, title="Same")
+    _ticket(gone, title="Same")
+    _ticket(reported, title="Twice")
+    _ticket(reported, title="twice")
+    db.session.execute(
+        sa.update(Ticket).where(Ticket.requester_id == volume.id).values(number=Ticket.number + 1_000_000)
+    )
+    db.session.commit()
+    assert runner.invoke(args=["users", "deactivate", gone.username]).exit_code == 0
+    now = utcnow()
+    misuse.sweep(now)  # `reported` (and the others) have today's report already
+    db.session.execute(sa.delete(MisuseReport).where(MisuseReport.user_id != reported.id))
+    db.session.commit()
+
+    by_python = _built_by(misuse._reports_built_in_python, now)
+    by_sql = _built_by(misuse._reports_built_in_sql, now)
+    assert by_sql == by_python
+    flagged, reports = by_sql
+    assert flagged == 5  # everything, volume, groups, short, and reported: not reported twice
+    assert [report[0] for report in reports] == sorted(user.id for user in (everything, volume, groups, short))
+    evidence = {report[0]: report[5] for report in reports}
+    assert [group["title"] for group in evidence[groups.id]["duplicate_titles"]] == ["Beta", "Alpha"]
+    assert evidence[volume.id]["high_volume"]["tickets"][0].startswith("TKT-100")
+    assert list(evidence[everything.id]) == ["high_volume", "duplicate_titles", "short_descriptions"]
+
 
 def test_two_concurrent_sweeps_report_once(app, scene):
     """Two sweeps at once, held up by a third connection so that their transactions overlap: one report."""
