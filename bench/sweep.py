@@ -24,7 +24,8 @@ data is shaped so that the sweep has the stated work to do:
   to the assignee and the department's active leads, their event-log rows, a `ticket_updated` event-log row for each
   ticket's requester (the staff view goes to the department room, which is not logged), the audit row.
 * misuse (`tickets sweep-misuse`): the tickets filed in the last 24 hours, no report yet today. Floor: one
-  INSERT … SELECT of a report per requester showing a pattern, with the ticket references as evidence.
+  INSERT … SELECT of a report per requester showing a pattern, with its patterns and each pattern's evidence (the
+  same JSON the sweep writes).
 * attachments (`attachments clean`): FILES (default 10,000) unowned stored files. Floor: listing the folder and
   unlinking each file (no database).
 
@@ -377,22 +378,40 @@ LEFT JOIN users AS a ON a.id = t.assignee_id
 
 MISUSE = """
 WITH window_tickets AS (
-    SELECT requester_id, number, title, description FROM tickets
-    WHERE created_at > CAST(:now AS timestamptz) - make_interval(hours => :hours) AND created_at <= :now),
+    SELECT t.requester_id, t.number, t.title, length(trim(t.description)) < 20 AS short,
+           replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+               lower(t.title), ' ', ''), '.', ''), ',', ''), ';', ''), ':', ''), '!', ''), '?', ''), '-', ''), '_', ''),
+               '''', ''), '"', ''), '(', ''), ')', '') AS normalised,
+           'TKT-' || lpad(t.number::text, greatest(6, length(t.number::text)), '0') AS reference
+    FROM tickets AS t JOIN users AS u ON u.id = t.requester_id AND u.is_active
+    WHERE t.created_at > CAST(:now AS timestamptz) - make_interval(hours => :hours) AND t.created_at <= :now),
+per_user AS (
+    SELECT requester_id, count(*) AS n, json_agg(reference ORDER BY number) AS all_tickets,
+           count(*) FILTER (WHERE short) AS short_n,
+           json_agg(reference ORDER BY number) FILTER (WHERE short) AS short_tickets
+    FROM window_tickets GROUP BY requester_id),
+duplicate_groups AS (
+    SELECT requester_id, min(number) AS first_number,
+           json_build_object('title', (array_agg(title ORDER BY number))[1],
+                             'tickets', json_agg(reference ORDER BY number)) AS duplicate_group
+    FROM window_tickets GROUP BY requester_id, normalised HAVING count(*) >= 2),
 duplicates AS (
-    SELECT requester_id FROM window_tickets
-    GROUP BY requester_id, translate(lower(title), ' .,;:!?-_''"()', '') HAVING count(*) >= 2),
-flagged AS (
-    SELECT w.requester_id FROM window_tickets AS w JOIN users AS u ON u.id = w.requester_id AND u.is_active
-    GROUP BY w.requester_id
-    HAVING count(*) >= 5 OR count(*) FILTER (WHERE length(trim(w.description)) < 20) >= 2
-        OR w.requester_id IN (SELECT requester_id FROM duplicates))
+    SELECT requester_id, json_agg(duplicate_group ORDER BY first_number) AS groups FROM duplicate_groups
+    GROUP BY requester_id)
 INSERT INTO misuse_reports (id, user_id, day, window_hours, ticket_count, patterns, evidence, reviewed, created_at,
                             updated_at)
-SELECT gen_random_uuid(), requester_id, CAST(CAST(:now AS timestamptz) AT TIME ZONE 'UTC' AS date), :hours, count(*),
-       '[]', json_build_object('tickets', json_agg('TKT-' || lpad(number::text, 6, '0') ORDER BY number)), false,
-       :now, :now
-FROM window_tickets WHERE requester_id IN (SELECT requester_id FROM flagged) GROUP BY requester_id
+SELECT gen_random_uuid(), p.requester_id, CAST(CAST(:now AS timestamptz) AT TIME ZONE 'UTC' AS date), :hours, p.n,
+       array_to_json(array_remove(ARRAY[CASE WHEN p.n >= 5 THEN 'high_volume' END,
+                                        CASE WHEN d.groups IS NOT NULL THEN 'duplicate_titles' END,
+                                        CASE WHEN p.short_n >= 2 THEN 'short_descriptions' END], NULL)),
+       json_strip_nulls(json_build_object(
+           'high_volume', CASE WHEN p.n >= 5 THEN json_build_object('threshold', 5, 'tickets', p.all_tickets) END,
+           'duplicate_titles', d.groups,
+           'short_descriptions', CASE WHEN p.short_n >= 2
+                                      THEN json_build_object('under_characters', 20, 'tickets', p.short_tickets) END)),
+       false, :now, :now
+FROM per_user AS p LEFT JOIN duplicates AS d ON d.requester_id = p.requester_id
+WHERE p.n >= 5 OR p.short_n >= 2 OR d.groups IS NOT NULL
 ON CONFLICT (user_id, day) DO NOTHING
 """
 
