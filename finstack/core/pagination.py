@@ -21,6 +21,7 @@ import math
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 
 import sqlalchemy as sa
 from flask import current_app
@@ -109,6 +110,12 @@ class _Key:
     def equal(self, value):
         return self.expression.is_(None) if value is None else self.expression == value
 
+    @cached_property
+    def signature(self):
+        """The key as a cursor's sort signature reads it: its SQL text is rendered once per key (a memoized page
+        statement's keys serve every request for that page)."""
+        return f"{self.expression}:{self.descending}"
+
 
 def _encode_value(value):
     if value is None or isinstance(value, bool | int | str):
@@ -143,7 +150,7 @@ def _decode_value(value):
 
 def _sort_signature(keys):
     """Ties a cursor to the sort it was made for (same expressions, same directions)."""
-    text = "|".join(f"{key.expression}:{key.descending}" for key in keys)
+    text = "|".join(key.signature for key in keys)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
