@@ -88,6 +88,17 @@ def _flagged_requesters(window):
     )
 
 
+def _pattern_columns():
+    """What the patterns read of a ticket: its requester, number, title as compared, and whether it is short."""
+    return (
+        Ticket.requester_id,
+        Ticket.number,
+        Ticket.title,
+        normalised_title(Ticket.title).label("normalised"),
+        _short(Ticket).label("short"),
+    )
+
+
 def _reference(row):
     return Ticket.reference.fget(row)  # TKT-000123 from the row's number
 
@@ -115,13 +126,7 @@ def _reports_built_in_python(window, now, window_hours):
     """Read the flagged requesters' tickets, build each report's evidence (`_evidence`) and insert the reports; the
     number of requesters flagged and the ids inserted. SQLite's path (no ordered JSON aggregates there)."""
     rows = db.session.execute(
-        sa.select(
-            Ticket.requester_id,
-            Ticket.number,
-            Ticket.title,
-            normalised_title(Ticket.title).label("normalised"),
-            _short(Ticket).label("short"),
-        )
+        sa.select(*_pattern_columns())
         .where(*window, Ticket.requester_id.in_(_flagged_requesters(window)))
         .order_by(Ticket.requester_id, Ticket.number)
     ).all()
@@ -164,14 +169,7 @@ def _reports_built_in_sql(window, now, window_hours):
     rows; the number of requesters flagged and the ids inserted. At a day of a large helpdesk this is a few thousand
     reports over tens of thousands of tickets, which Python would read row by row."""
     tickets = (
-        sa.select(
-            Ticket.requester_id,
-            Ticket.number,
-            Ticket.title,
-            normalised_title(Ticket.title).label("normalised"),
-            _short(Ticket).label("short"),
-            reference_in_sql(Ticket.number).label("reference"),
-        )
+        sa.select(*_pattern_columns(), reference_in_sql(Ticket.number).label("reference"))
         .join(User, User.id == Ticket.requester_id)
         .where(*window, User.is_active.is_(True))
         .cte("window_tickets")
