@@ -431,14 +431,16 @@ def notify_floor(now, action=None, entity_type=None):
 
 # --- The sweeps ------------------------------------------------------------------------------------------------------
 
-SHAPE_OVERDUE = """
-WITH chosen AS (SELECT id FROM tasks WHERE status IN ('open', 'in_progress') ORDER BY id LIMIT :overdue)
-UPDATE tasks SET
-    task_time = CASE WHEN id IN (SELECT id FROM chosen)
-                     THEN CAST(:now AS timestamptz) - interval '1 minute' - random() * interval '60 days'
-                     ELSE CAST(:now AS timestamptz) + interval '1 hour' + random() * interval '60 days' END,
-    overdue_notified_at = NULL
+SHAPE_OVERDUE_LATER = """
+UPDATE tasks SET task_time = CAST(:now AS timestamptz) + interval '1 hour' + random() * interval '60 days',
+                 overdue_notified_at = NULL
 WHERE status IN ('open', 'in_progress')
+"""
+# A second UPDATE, not `CASE WHEN id IN (the chosen ids)` in the first: PostgreSQL hashes that subquery only while
+# it fits in work_mem, and a 100,000-id list does not, so every active row was looked up in the list one by one.
+SHAPE_OVERDUE_NOW = """
+UPDATE tasks SET task_time = CAST(:now AS timestamptz) - interval '1 minute' - random() * interval '60 days'
+WHERE id IN (SELECT id FROM tasks WHERE status IN ('open', 'in_progress') ORDER BY id LIMIT :overdue)
 """
 
 
@@ -451,7 +453,8 @@ def shape_overdue(overdue_count, now):
     db.session.commit()
     counts = overdue.count_overdue(now)
     if counts.overdue_tasks != overdue_count or counts.due_tasks != overdue_count:
-        run(SHAPE_OVERDUE, overdue=overdue_count, now=now)
+        run(SHAPE_OVERDUE_LATER, now=now)
+        run(SHAPE_OVERDUE_NOW, overdue=overdue_count, now=now)
         db.session.commit()
     vacuum("tasks", "notifications")
 
