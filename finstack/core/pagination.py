@@ -251,6 +251,17 @@ def _page_statement(statement, keys, count, cursor, page, per_page):
     return labels, page_statement.limit(per_page + 1)
 
 
+def _joined(page_statement, keys, labels, join):
+    """The rows `join` selects for the page, in the page's order: the page (ids, sort keys and count, filtered,
+    sorted and limited on its own table) as a subquery, the rest of each row looked up for its rows alone."""
+    page = page_statement.subquery("page")
+    order = []
+    for key, label in zip(keys, labels, strict=True):
+        term = page.c[label].desc() if key.descending else page.c[label].asc()
+        order.append(term.nulls_last() if key.nulls_last else term.nulls_first())
+    return join(page).add_columns(*(page.c[label] for label in labels), page.c[COUNT_LABEL]).order_by(*order)
+
+
 def paginate(
     statement,
     *,
@@ -261,7 +272,7 @@ def paginate(
     exact_total=None,
     rows=False,
     whole_rows=False,
-    keys_from=None,
+    rows_from=None,
     memo_key=None,
 ):
     """Run `statement` for one page and return the list envelope.
@@ -270,10 +281,11 @@ def paginate(
     `count_statement` may be given when counting can skip joins or eager loads the page needs; `exact_total`, a
     SELECT of one number, when the caller knows the exact total without counting (maintained counts). Items: the
     first column's values; with `rows=True` the selected columns as mappings, with `whole_rows=True` the result
-    rows themselves (attribute access; the sort keys follow the selected columns); `keys_from`
-    turns the first column's values (ids) into the items, so a statement can page ids on one table and the rows the
-    response needs are built for that page alone; such a page of columns is read through the session's connection
-    (Core execution, as `keys_from` reads its rows), without the ORM's result machinery.
+    rows themselves (attribute access; the sort keys follow the selected columns). `rows_from`, a pair
+    `(join, build)`: the statement pages ids on one table, and `join(page)` selects the columns the response needs
+    joined to the page (a subquery whose first column is the id); the page is read in that one statement, in the
+    page's order, through the session's connection (Core execution, without the ORM's result machinery), and
+    `build(rows)` turns the page's rows into the items.
     `memo_key`: a hashable naming `statement`, `count_statement` and `exact_total` (the same key, the same SQL, with
     nothing in it that changes with time): a page by number with an `exact_total` then reuses the page statement
     built for the same key, page and size (see `StatementMemo`).
@@ -291,9 +303,11 @@ def paginate(
         keys = [_Key(clause, dialect_name) for clause in statement._order_by_clauses]
         count, count_limit, estimate = _count(statement, count_statement, exact_total, dialect_name)
         labels, page_statement = _page_statement(statement, keys, count, cursor, page, per_page)
+        if rows_from is not None:
+            page_statement = _joined(page_statement, keys, labels, rows_from[0])
         if memo_key is not None:
             _PAGES.remember(memo_key, (keys, labels, count, page_statement))
-    execute = db.session.execute if keys_from is None else db.session.connection().execute
+    execute = db.session.execute if rows_from is None else db.session.connection().execute
     result = execute(page_statement).all()
     more = len(result) > per_page
     counted = getattr(result[0], COUNT_LABEL) if result else db.session.scalar(count)
@@ -311,9 +325,7 @@ def paginate(
     elif whole_rows:
         items = result
     else:
-        items = [row[0] for row in result]
-        if keys_from is not None:
-            items = keys_from(items)
+        items = [row[0] for row in result] if rows_from is None else rows_from[1](result)
     next_cursor = encode_cursor(keys, [getattr(result[-1], label) for label in labels]) if more and keys else None
     return {
         "items": items,

@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from finstack.audit import service as audit
 from finstack.core import permissions
@@ -454,8 +455,9 @@ def task_filters(query):
 
 
 def list_tasks(actor, query):
-    """A page of tasks: the ids are paged on `tasks` alone (filters, ORDER BY, LIMIT), then only that page's rows
-    are loaded with their two users, of whom only the columns the response shows (`load_tasks`). The total comes
+    """A page of tasks: the ids are paged on `tasks` alone (filters, ORDER BY, LIMIT), and in the same statement
+    only that page's rows are read with their two users, of whom only the columns the response shows (`_PAGE_ROWS`).
+    The total comes
     from the maintained counts when the filters allow (`counts.list_total`). A list the counts answer is built once
     per filters, sort and reader (`_LISTS`), then reused with its cache key."""
     dialect_name = db.session.get_bind().dialect.name
@@ -463,7 +465,7 @@ def list_tasks(actor, query):
     built = _LISTS.get(key) if key is not None else None
     if built is None:
         conditions = [Task.live(), permissions.readable_tasks_clause(actor, Task), *task_filters(query)]
-        statement = sa.select(_PAGED_ID.get(dialect_name, Task.id)).where(*conditions)
+        statement = sa.select(Task.id).where(*conditions)
         if query["sort_by"] == RELEVANCE:
             statement, column = search.with_relevance(statement, query["q"])
         else:
@@ -483,7 +485,7 @@ def list_tasks(actor, query):
         cursor=query["cursor"],
         count_statement=count_statement,
         exact_total=exact_total,
-        keys_from=load_tasks,
+        rows_from=_PAGE_ROWS.get(dialect_name, _PAGE_ROWS[None]),
         memo_key=key,
     )
 
@@ -514,7 +516,7 @@ def _list_key(actor, query, dialect_name):
 
 
 # What the list shows of a task (TaskOut): its columns, its two users' brief columns, its tags and reminders, read
-# by two Core statements built once (so are their cache keys), for the page's ids alone, into plain dicts.
+# by Core statements built once (so are their cache keys), for a page's tasks alone, into plain dicts.
 LIST_COLUMNS = (
     "id",
     "entity_name",
@@ -539,88 +541,123 @@ _TASKS, _TAGS, _REMINDERS = Task.__table__, TaskTag.__table__, TaskReminder.__ta
 _CONTACT, _CREATOR = User.__table__.alias("contact"), User.__table__.alias("creator")
 
 
-def _page_statements(in_page, shown):
-    """The page's rows, then its reminders (soonest first, as `Task.reminders`) and tags in one UNION ALL (the first
-    select gives the result its column types); `in_page(column)` is the page's ids condition, `shown(column)` how a
-    UUID column the response shows is read."""
-    rows = (
-        sa.select(
-            *(shown(_TASKS.c[name]) for name in LIST_COLUMNS),
-            _CONTACT.c.username.label("contact_username"),
-            _CONTACT.c.full_name.label("contact_full_name"),
-            _CREATOR.c.username.label("creator_username"),
-            _CREATOR.c.full_name.label("creator_full_name"),
-        )
-        .select_from(_TASKS)
-        .outerjoin(_CONTACT, _CONTACT.c.id == _TASKS.c.contact_person_id)
-        .join(_CREATOR, _CREATOR.c.id == _TASKS.c.created_by)
-        .where(in_page(_TASKS.c.id))
-    )
-    tags_and_reminders = sa.union_all(
-        sa.select(
-            shown(_REMINDERS.c.task_id),
-            sa.literal_column("0").label("kind"),
-            sa.null().label("tag"),
-            _REMINDERS.c.before_minutes,
-            _REMINDERS.c.remind_at,
-            _REMINDERS.c.sent_at,
-            _REMINDERS.c.id.label("reminder_id"),
-        ).where(in_page(_REMINDERS.c.task_id)),
-        sa.select(
-            shown(_TAGS.c.task_id), sa.literal_column("1"), _TAGS.c.tag, sa.null(), sa.null(), sa.null(), sa.null()
-        ).where(in_page(_TAGS.c.task_id)),
-    ).order_by(sa.literal_column("kind"), sa.literal_column("remind_at"), sa.literal_column("reminder_id"))
-    return rows, tags_and_reminders
-
-
 def _uuid_as_text(column):
     return sa.cast(column, sa.Text).label(column.name) if isinstance(column.type, sa.Uuid) else column
 
 
-# PostgreSQL: the page's ids are paged as text and passed back as one text array cast to uuid[] (`= ANY(:ids)`,
-# nothing to render per request, where an expanding IN renders one parameter per id into the SQL on every
-# execution), and the shown UUIDs read as text, which is what the response prints (psycopg2 would build a uuid.UUID
-# of each, and adapt the ids back into SQL twice, for the dump to turn them back into text).
-# Elsewhere (SQLite): the ids as UUIDs, an expanding IN and the columns as they are.
-_PAGED_ID = {"postgresql": _uuid_as_text(_TASKS.c.id)}
-_PAGE_STATEMENTS = {
-    "postgresql": _page_statements(
-        lambda column: column
-        == sa.any_(sa.cast(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)), postgresql.ARRAY(sa.Uuid))),
-        _uuid_as_text,
+def _children_in_row():
+    """PostgreSQL: a task's tags and its reminders (soonest first, as `Task.reminders`) as arrays of its row."""
+
+    def reminders(column):
+        ordered = aggregate_order_by(column, _REMINDERS.c.remind_at, _REMINDERS.c.id)
+        aggregated = sa.func.array_agg(ordered, type_=postgresql.ARRAY(column.type))
+        return sa.select(aggregated).where(_REMINDERS.c.task_id == _TASKS.c.id).scalar_subquery()
+
+    tags = sa.func.array_agg(_TAGS.c.tag, type_=postgresql.ARRAY(_TAGS.c.tag.type))
+    return (
+        sa.select(tags).where(_TAGS.c.task_id == _TASKS.c.id).scalar_subquery().label("tag_list"),
+        reminders(_REMINDERS.c.before_minutes).label("reminder_minutes"),
+        reminders(_REMINDERS.c.remind_at).label("reminder_at"),
+        reminders(_REMINDERS.c.sent_at).label("reminder_sent_at"),
+    )
+
+
+def _task_rows(dialect_name, tasks_from):
+    """What the list shows of the tasks in `tasks_from` (the tasks table, or a page joined to it), with their two
+    users. PostgreSQL reads the shown UUIDs as text, which is what the response prints (psycopg2 would build a
+    uuid.UUID of each for the dump to turn back into text), and the tags and reminders in the same row; elsewhere
+    the columns are read as they are and `_items` reads the tags and reminders by a second statement."""
+    in_postgresql = dialect_name == "postgresql"
+    columns = [
+        *(_uuid_as_text(_TASKS.c[name]) if in_postgresql else _TASKS.c[name] for name in LIST_COLUMNS),
+        _CONTACT.c.username.label("contact_username"),
+        _CONTACT.c.full_name.label("contact_full_name"),
+        _CREATOR.c.username.label("creator_username"),
+        _CREATOR.c.full_name.label("creator_full_name"),
+        *(_children_in_row() if in_postgresql else ()),
+    ]
+    return (
+        sa.select(*columns)
+        .select_from(tasks_from)
+        .outerjoin(_CONTACT, _CONTACT.c.id == _TASKS.c.contact_person_id)
+        .join(_CREATOR, _CREATOR.c.id == _TASKS.c.created_by)
+    )
+
+
+# Without arrays (SQLite): a page's reminders (soonest first) and tags in one UNION ALL, by the page's ids.
+_TAGS_AND_REMINDERS = sa.union_all(
+    sa.select(
+        _REMINDERS.c.task_id,
+        sa.literal_column("0").label("kind"),
+        sa.null().label("tag"),
+        _REMINDERS.c.before_minutes,
+        _REMINDERS.c.remind_at,
+        _REMINDERS.c.sent_at,
+        _REMINDERS.c.id.label("reminder_id"),
+    ).where(_REMINDERS.c.task_id.in_(sa.bindparam("ids", expanding=True))),
+    sa.select(_TAGS.c.task_id, sa.literal_column("1"), _TAGS.c.tag, sa.null(), sa.null(), sa.null(), sa.null()).where(
+        _TAGS.c.task_id.in_(sa.bindparam("ids", expanding=True))
     ),
-    None: _page_statements(lambda column: column.in_(sa.bindparam("ids", expanding=True)), lambda column: column),
-}
+).order_by(sa.literal_column("kind"), sa.literal_column("remind_at"), sa.literal_column("reminder_id"))
 
 
 def _user_brief(user_id, username, full_name):
     return None if user_id is None else {"id": user_id, "username": username, "full_name": full_name}
 
 
-def load_tasks(task_ids):
-    """What TaskOut shows of the tasks of `task_ids`, in that order, as dicts: two statements, no ORM objects.
-    The ids in the dicts may be text or UUIDs (by database); the dump prints both alike."""
-    if not task_ids:
-        return []
-    connection = db.session.connection()
-    page_rows, tags_and_reminders = _PAGE_STATEMENTS.get(connection.dialect.name, _PAGE_STATEMENTS[None])
+def _items(rows):
+    """The dicts TaskOut dumps, from `_task_rows` rows, in their order. The ids in them may be text or UUIDs (by
+    database); the dump prints both alike."""
     now = utcnow()
-    by_id = {}
-    # `.all()`: one fetchall, not a fetchone per row.
-    for row in connection.execute(page_rows, {"ids": task_ids}).all():
+    items = []
+    for row in rows:
         item = dict(zip(LIST_COLUMNS, row, strict=False))
         item["contact_person"] = _user_brief(item["contact_person_id"], row.contact_username, row.contact_full_name)
         item["creator"] = _user_brief(item["created_by"], row.creator_username, row.creator_full_name)
         item["is_overdue"] = item["status"] in ACTIVE_STATUSES and item["task_time"] < now
-        item["tags"], item["reminders"] = [], []
-        by_id[str(item["id"])] = item
-    for row in connection.execute(tags_and_reminders, {"ids": task_ids}).all():
-        item = by_id[str(row.task_id)]
-        if row.kind == 0:
-            reminder = {"before_minutes": row.before_minutes, "at": row.remind_at, "sent_at": row.sent_at}
-            item["reminders"].append(reminder)
+        if "tag_list" in row._fields:
+            item["tags"] = row.tag_list or []
+            reminders = zip(row.reminder_minutes or (), row.reminder_at or (), row.reminder_sent_at or (), strict=True)
+            item["reminders"] = [{"before_minutes": m, "at": at, "sent_at": sent} for m, at, sent in reminders]
         else:
-            item["tags"].append(row.tag)
-    for item in by_id.values():
+            item["tags"], item["reminders"] = [], []
+        items.append(item)
+    if items and "tag_list" not in rows[0]._fields:
+        by_id = {item["id"]: item for item in items}
+        for row in db.session.connection().execute(_TAGS_AND_REMINDERS, {"ids": list(by_id)}).all():
+            item = by_id[row.task_id]
+            if row.kind == 0:
+                reminder = {"before_minutes": row.before_minutes, "at": row.remind_at, "sent_at": row.sent_at}
+                item["reminders"].append(reminder)
+            else:
+                item["tags"].append(row.tag)
+    for item in items:
         item["tags"].sort()  # as `Task.tags`: Python's order, not the database collation's
+    return items
+
+
+def _page_rows(dialect_name):
+    """`paginate`'s `rows_from` pair for the task list: each id of the page joined to its task row, then `_items`."""
+    return lambda page: _task_rows(dialect_name, page.join(_TASKS, _TASKS.c.id == page.c.id)), _items
+
+
+_PAGE_ROWS = {dialect_name: _page_rows(dialect_name) for dialect_name in ("postgresql", None)}
+# Tasks by id (the dashboard's): on PostgreSQL the ids as one text array cast to uuid[] (`= ANY(:ids)`, nothing to
+# render per request, where an expanding IN renders one parameter per id into the SQL on every execution).
+_BY_IDS = {
+    "postgresql": _task_rows("postgresql", _TASKS).where(
+        _TASKS.c.id == sa.any_(sa.cast(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)), postgresql.ARRAY(sa.Uuid)))
+    ),
+    None: _task_rows(None, _TASKS).where(_TASKS.c.id.in_(sa.bindparam("ids", expanding=True))),
+}
+
+
+def load_tasks(task_ids):
+    """What TaskOut shows of the tasks of `task_ids`, in that order, as dicts (see `_items`)."""
+    if not task_ids:
+        return []
+    connection = db.session.connection()
+    statement = _BY_IDS.get(connection.dialect.name, _BY_IDS[None])
+    # `.all()`: one fetchall, not a fetchone per row.
+    by_id = {str(item["id"]): item for item in _items(connection.execute(statement, {"ids": task_ids}).all())}
     return [by_id[str(task_id)] for task_id in task_ids]
