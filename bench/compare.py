@@ -6,7 +6,8 @@
 Seeds the bench database as bench/api_latency.py does (same code: reused when the count matches), then starts, each
 on a free port:
 
-* FinStack: `gunicorn -k eventlet -w 1 -c gunicorn.conf.py app:app`, production config, rate limits off;
+* FinStack: `gunicorn -k eventlet -w 1 -c gunicorn.conf.py app:app`, production config, rate limits off (on with
+  `--rate-limits`: every request counted, against a budget no run reaches);
   `GET /api/tasks?page=1&per_page=20` as the demo manager;
 * the peer (bench/peers/fastapi_items): the FastAPI full-stack template's items list on the same `tasks` and `users`
   rows, `uvicorn` with 1 worker (uvloop, httptools) from the peers venv; `GET /api/v1/items/?skip=0&limit=20` with a
@@ -285,6 +286,7 @@ def main():
     parser.add_argument("--duration", type=float, default=10, help="seconds per variant and round (default 10)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests per variant (default 20)")
     parser.add_argument("--peers-venv", help="venv with bench/peers/requirements.txt (default bench/.peers-venv)")
+    parser.add_argument("--rate-limits", action="store_true", help="FinStack with its rate limits on (production's)")
     args = parser.parse_args()
     concurrency = [int(value) for value in args.concurrency.split(",") if value.strip()]
     venv = find_peers_venv(args.peers_venv)
@@ -305,7 +307,7 @@ def main():
         )
         servers = {}
         for name, start in (
-            ("FinStack", lambda: api_latency.start_server(args.url, secret_env, out)),
+            ("FinStack", lambda: api_latency.start_server(args.url, secret_env, out, args.rate_limits)),
             ("peer", lambda: start_peer(args.url, venv, peer_secret, out)),
             ("bare Flask", lambda: start_bare(args.url, out)),
         ):
@@ -335,7 +337,10 @@ def main():
     os.unlink(out.name)
 
     server_lines = [
-        "FinStack: gunicorn -k eventlet -w 1 -c gunicorn.conf.py (production config), GET " + FINSTACK_PATH,
+        "FinStack: gunicorn -k eventlet -w 1 -c gunicorn.conf.py (production config, rate limits "
+        + ("on" if args.rate_limits else "off")
+        + "), GET "
+        + FINSTACK_PATH,
         "peer: FastAPI + SQLModel (bench/peers/fastapi_items), uvicorn 1 worker (uvloop, httptools; the sync route "
         "runs in its thread pool), GET " + PEER_PATH,
         "bare Flask: bench/peers/bare_flask.py, gunicorn -k eventlet -w 1, one SQL statement, no auth",

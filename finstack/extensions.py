@@ -9,13 +9,12 @@ from importlib.resources import files
 
 import jwt as pyjwt
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
-from flask import current_app, g, has_request_context, send_from_directory
+from flask import g, has_request_context, send_from_directory
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config as jwt_config
 from flask_jwt_extended.default_callbacks import default_decode_key_callback
 from flask_jwt_extended.tokens import _decode_jwt
-from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
@@ -230,19 +229,3 @@ jwt = FinStackJWTManager()
 cors = CORS()
 api = FinStackApi()
 socketio = SocketIO()
-
-
-def _default_limit_key():
-    from finstack.core.ratelimit import user_or_ip  # it imports the audit log, which imports this module
-
-    return user_or_ip()
-
-
-# Limits and storage come from the app's configuration (finstack.core.ratelimit.init_app). The default limit is one
-# budget across every endpoint (login and the others keep their own limits on top), per signed-in user, else per
-# client address.
-limiter = Limiter(
-    key_func=_default_limit_key,
-    application_limits=[lambda: current_app.config["DEFAULT_RATE_LIMIT"]],
-    headers_enabled=False,
-)

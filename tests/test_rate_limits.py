@@ -1,4 +1,4 @@
-"""Rate limits (Flask-Limiter): login per address and per account, registration, password endpoints, the default,
+"""Rate limits: login per address and per account, registration, password endpoints, the default,
 the 429 shape, the audit entry, trusted proxies, Redis storage and the switch. The suite runs with limits off; these
 tests turn them on through `app_config`."""
 
@@ -211,3 +211,13 @@ def test_with_redis_the_count_is_shared_by_every_process(redis_available, limite
     assert [login(first, name, environ=environ).status_code for _ in range(3)] == [401] * 3
     second = limited(REDIS_URL=REDIS_URL, LOGIN_RATE_LIMIT="3/minute")
     assert_rate_limited(login(second, name, environ=environ))
+
+
+def test_requests_matching_no_route_are_not_counted(limited, member, auth_headers):
+    client = limited(DEFAULT_RATE_LIMIT="2/minute")
+    environ, headers = address(), auth_headers(member)
+    for _ in range(3):
+        assert client.get("/api/no-such-thing", headers=headers, environ_base=environ).status_code == 404
+        assert client.delete("/api/health", headers=headers, environ_base=environ).status_code == 405
+    assert [client.get("/api/users/me", headers=headers, environ_base=environ).status_code for _ in range(2)] == [200] * 2
+    assert_rate_limited(client.get("/api/users/me", headers=headers, environ_base=environ))
