@@ -7,7 +7,7 @@ import uuid
 
 from flask import jsonify
 
-TASK = {"entity_name": "Société Générale – 東京 ✓", "task_type": "Call", "task_time": "2030-01-01T10:00:00Z"}
+TASK = {"entity_name": "Société Générale, 東京 ✓", "task_type": "Call", "task_time": "2030-01-01T10:00:00Z"}
 
 
 def test_a_response_is_utf8_with_sorted_keys_and_a_trailing_newline(client, member, auth_headers):
@@ -29,7 +29,7 @@ def test_values_read_as_flask_encoded_them(app):
     value = {
         "b": 1,
         "a": datetime.date(2026, 1, 2),
-        "at": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+        "at": datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
         "id": uuid.UUID(int=1),
     }
     with app.test_request_context():

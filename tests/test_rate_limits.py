@@ -219,5 +219,6 @@ def test_requests_matching_no_route_are_not_counted(limited, member, auth_header
     for _ in range(3):
         assert client.get("/api/no-such-thing", headers=headers, environ_base=environ).status_code == 404
         assert client.delete("/api/health", headers=headers, environ_base=environ).status_code == 405
-    assert [client.get("/api/users/me", headers=headers, environ_base=environ).status_code for _ in range(2)] == [200] * 2
+    for _ in range(2):
+        assert client.get("/api/users/me", headers=headers, environ_base=environ).status_code == 200
     assert_rate_limited(client.get("/api/users/me", headers=headers, environ_base=environ))
