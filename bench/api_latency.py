@@ -238,9 +238,9 @@ def start_server(url, secret_env, log_file, rate_limits=False):
     are off, or with `rate_limits` on (counting every request, in memory or in REDIS_URL's Redis as in production)
     with a default budget no bench reaches."""
     env = {key: value for key, value in os.environ.items() if key not in ("BIND", "HOST", "PORT", "GUNICORN_CMD_ARGS")}
-    limits = {"RATELIMIT_ENABLED": "true", "DEFAULT_RATE_LIMIT": "1000000/minute"} if rate_limits else {}
-    env.update(secret_env, FINSTACK_ENV="production", DATABASE_URL=url, RATELIMIT_ENABLED="false")
-    env.update(limits)
+    env.update(secret_env, FINSTACK_ENV="production", DATABASE_URL=url, RATELIMIT_ENABLED=str(rate_limits).lower())
+    if rate_limits:
+        env["DEFAULT_RATE_LIMIT"] = "1000000/minute"
     gunicorn = Path(sys.executable).parent / "gunicorn"
     return launch(
         "gunicorn",
