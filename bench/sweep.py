@@ -19,8 +19,9 @@ to do:
   payload the socket gets, and the per-user counters) and the audit row.
 * reminders (`tasks send-reminders`): REMINDERS (default a tenth) reminders of active tasks whose time came. Floor:
   the claim UPDATE, the notifications worded in the recipient's time zone, their event-log rows.
-* purge (`tasks purge-trash`): TRASH (default a hundredth) tasks trashed 40 days ago (topped up after). Floor: one
-  DELETE of them (the foreign keys cascade to what hangs off them).
+* purge (`tasks purge-trash`): TRASH (default a hundredth) tasks trashed 40 days ago (topped up after), each with two
+  comments and an attachment whose file exists. Floor: the attachments' file names, one DELETE of the tasks (the
+  foreign keys cascade to what hangs off them), the files unlinked after the commit.
 * sla (`tickets sweep-sla`): the seeded breaches, unrecorded. Floor: per kind the stamping UPDATE, the notifications
   to the assignee and the department's active leads, their event-log rows, a `ticket_updated` event-log row for each
   ticket's requester (the staff view goes to the department room, which is not logged), the audit row.
@@ -38,6 +39,7 @@ import argparse
 import csv
 import io
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -58,6 +60,7 @@ from flask_migrate import upgrade
 from bench import seed_helpdesk
 from finstack import create_app
 from finstack.attachments.cleanup import clean_uploads
+from finstack.core.events import after_commit
 from finstack.core.time import utcnow
 from finstack.extensions import db
 from finstack.reports import service as reports
@@ -527,7 +530,23 @@ def bench_reminders(args):
     )
 
 
+TRASH_COMMENTS = """
+INSERT INTO comments (id, task_id, author_id, content, created_at, updated_at)
+SELECT gen_random_uuid(), t.id, t.created_by, 'note ' || n, t.date_created, t.date_created
+FROM tasks AS t CROSS JOIN generate_series(1, 2) AS n WHERE t.deleted_at IS NOT NULL
+"""
+TRASH_ATTACHMENTS = """
+INSERT INTO attachments (id, task_id, uploader_id, original_name, stored_name, content_type, size_bytes, created_at)
+SELECT gen_random_uuid(), id, created_by, 'scan.pdf', replace(gen_random_uuid()::text, '-', ''), 'application/pdf', 1,
+       date_created
+FROM tasks WHERE deleted_at IS NOT NULL RETURNING stored_name
+"""
+
+
 def bench_purge(args):
+    folder = Path(tempfile.mkdtemp(prefix="sweep-bench-purge-"))
+    current_app.config["UPLOAD_FOLDER"] = str(folder)
+
     def shape():
         missing = args.tasks - count(Task)
         if missing > 0:  # what the previous round purged
@@ -540,22 +559,46 @@ def bench_purge(args):
             when=utcnow() - timedelta(days=40),
             trash=args.trash,
         )
+        run("DELETE FROM comments")
+        run("DELETE FROM attachments")
+        run(TRASH_COMMENTS)
+        for stored_name in run(TRASH_ATTACHMENTS).scalars():
+            (folder / stored_name).write_bytes(b"x")
         db.session.commit()
-        vacuum("tasks")
+        vacuum("tasks", "comments", "attachments")
+
+    def floor():
+        """The attachments' names (the cascade would take them), the DELETE; the files once it commits."""
+        stored_names = run(
+            "SELECT a.stored_name FROM attachments AS a JOIN tasks AS t ON t.id = a.task_id "
+            "WHERE t.deleted_at < :cutoff",
+            cutoff=cutoff,
+        ).scalars().all()
+        deleted = run("DELETE FROM tasks WHERE deleted_at < :cutoff", cutoff=cutoff).rowcount
+
+        def remove_files():
+            for name in stored_names:
+                (folder / name).unlink()
+
+        after_commit(remove_files)
+        return deleted
 
     cutoff = utcnow() - timedelta(days=30)
     against_floor(
         "purge",
-        f"{args.trash} trashed tasks, {args.tasks} tasks",
+        f"{args.trash} trashed tasks with 2 comments and a file each, {args.tasks} tasks",
         args.rounds,
         shape,
-        lambda: run("DELETE FROM tasks WHERE deleted_at < :cutoff", cutoff=cutoff).rowcount,
+        floor,
         lambda: tasks.purge_trash(cutoff),
-        ("tasks",),
+        ("tasks", "comments", "attachments"),
     )
     shape()  # back to TASKS tasks for the next run
     run("UPDATE tasks SET deleted_at = NULL WHERE deleted_at IS NOT NULL")
+    run("DELETE FROM comments")
+    run("DELETE FROM attachments")
     db.session.commit()
+    shutil.rmtree(folder)
 
 
 def clear_breaches():

@@ -259,16 +259,14 @@ def delete_for_tasks(task_ids):
     For purging tasks from the trash (`tasks_purged`): the purge holds the task rows locked (PostgreSQL) before it
     announces them, so an upload racing with it either commits before it (and is removed here) or fails on its
     foreign key (and removes its own file). One DELETE … RETURNING the stored names. Returns the number of
-    attachments removed.
+    attachments removed. `task_ids`: ids, or a SELECT of them (`core.locks.claim`). As `comments.service
+    .delete_for_tasks`, the session is not searched for the deleted rows.
     """
-    task_ids = list(task_ids)
-    if not task_ids:
-        return 0
     stored_names = db.session.scalars(
         sa.delete(Attachment)
         .where(in_values(Attachment.task_id, task_ids))
         .returning(Attachment.stored_name)
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     ).all()
     remove_files_after_commit(upload_folder(), stored_names)
     return len(stored_names)

@@ -53,14 +53,12 @@ def get_attachment(user, conversation_id, attachment_id):
 
 
 def delete_files_for_tasks(task_ids):
-    """Remove the chat files of the task threads of `task_ids` once the caller's transaction commits.
+    """Remove the chat files of the task threads of `task_ids` (ids, or a SELECT of them) once the caller's
+    transaction commits.
 
     The rows (thread, messages, files) go with their task (ON DELETE CASCADE); call this in the same transaction
     as the task deletion.
     """
-    task_ids = list(task_ids)
-    if not task_ids:
-        return 0
     stored_names = db.session.scalars(
         sa.select(ChatAttachment.stored_name)
         .join(Conversation, Conversation.id == ChatAttachment.conversation_id)

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from finstack.audit import service as audit
 from finstack.core import permissions
+from finstack.core.locks import claim
 from finstack.core.pagination import StatementMemo, paginate
 from finstack.core.sql import in_values
 from finstack.core.text import contains_literal
@@ -308,24 +309,26 @@ def purge_trash(cutoff, *, batch_size=PURGE_BATCH, progress=None):
     app = current_app._get_current_object()
     purged = 0
     while True:
-        task_ids = db.session.scalars(
+        batch = claim(
             sa.select(Task.id)
             .where(Task.deleted_at < cutoff)
             .order_by(Task.deleted_at, Task.id)
             .limit(batch_size)
-            .with_for_update(skip_locked=True)
-        ).all()
-        if not task_ids:
+            .with_for_update(skip_locked=True),
+            "purge_batch",
+        )
+        if not batch.count:
+            db.session.commit()  # ends the empty look's transaction, and with it its temporary table
             break
-        signals.tasks_purged.send(app, task_ids=task_ids)
+        signals.tasks_purged.send(app, task_ids=batch.ids)
         db.session.execute(
-            sa.delete(Task).where(in_values(Task.id, task_ids)).execution_options(synchronize_session=False)
+            sa.delete(Task).where(in_values(Task.id, batch.ids)).execution_options(synchronize_session=False)
         )
         db.session.commit()
-        purged += len(task_ids)
+        purged += batch.count
         if progress is not None:
-            progress(len(task_ids))
-        if len(task_ids) < batch_size:
+            progress(batch.count)
+        if batch.count < batch_size:
             break
     return purged
 
