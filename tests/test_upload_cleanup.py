@@ -12,11 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from finstack import create_app
 from finstack.attachments import service as attachments
+from finstack.attachments.models import Attachment
 from finstack.chat import conversations, files
+from finstack.extensions import db
 from finstack.tasks import service as tasks
 from finstack.tasks.schemas import TaskCreate
 from tests.test_gunicorn import Gunicorn, migrated_sqlite
@@ -138,3 +141,21 @@ def test_a_server_start_removes_what_a_crash_left(tmp_path):
         assert "removed 2 partial upload(s) and 2 file(s) no attachment owns" in server.log()
     finally:
         server.stop()
+
+
+def test_file_names_that_need_quoting_are_told_apart(app, runner, owned_files):
+    """The ownership query sends the folder's names as one array on PostgreSQL: names with quotes, commas, braces,
+    backslashes or spaces must match their row exactly, and must not be taken for an owned name."""
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    awkward = 'q"u,o{t}e\\d name.pdf'
+    attachment = db.session.scalar(sa.select(Attachment).where(Attachment.stored_name == owned_files[0]))
+    (folder / owned_files[0]).rename(folder / awkward)
+    attachment.stored_name = awkward
+    db.session.commit()
+    strays = ['"', "a,b", "{x}", "\\", "NULL", "q\"u,o{t}e\\d", owned_files[0]]
+    for name in strays:
+        (folder / name).write_bytes(b"left behind")
+    result = runner.invoke(args=["attachments", "clean", "--older-than", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"Removed 0 partial upload(s) and {len(strays)} unowned file(s)." in result.output
+    assert files_in(folder) == sorted([awkward, owned_files[1]])

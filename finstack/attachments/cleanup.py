@@ -20,11 +20,12 @@ from finstack.attachments import service
 from finstack.attachments.models import Attachment
 from finstack.chat.files import UPLOAD_SUBFOLDER
 from finstack.chat.models import ChatAttachment
+from finstack.core.sql import in_values
 from finstack.extensions import db
 
 log = logging.getLogger(__name__)
 
-CHUNK = 2000  # names per ownership query (SQLite allows 32,766 parameters)
+CHUNK = 2000  # names per ownership query (SQLite allows 32,766 parameters; PostgreSQL gets one, `in_values`)
 
 
 @dataclass
@@ -87,7 +88,7 @@ def clean_uploads(older_than=None):
         # Owners first, then the age of the files none owns: most stored files are owned, and are never stat'ed.
         for start in range(0, len(stored), CHUNK):
             chunk = stored[start : start + CHUNK]
-            owned = set(db.session.scalars(sa.select(owner).where(owner.in_([entry.name for entry in chunk]))))
+            owned = set(db.session.scalars(sa.select(owner).where(in_values(owner, [entry.name for entry in chunk]))))
             for entry in chunk:
                 if entry.name not in owned and _is_old(entry, cutoff) and _remove(entry):
                     result.orphans += 1

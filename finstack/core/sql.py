@@ -75,21 +75,28 @@ def json_object(pairs):
     )
 
 
+def _array_element(value):
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
 def in_values(column, values):
     """`column IN (values)`, `values` a list or a one-column SELECT (such as `core.locks.claim`'s batch).
 
     On PostgreSQL a list is one parameter, the array literal's text cast to an array (`column = ANY(CAST(:values AS
     uuid[]))`): an expanding IN renders and adapts one parameter per value on every execution, and a list parameter
     is still adapted value by value (and sent as `ARRAY[…]` for the server to parse), which for a batch of 10,000 ids
-    costs more than the statement's own work in the database. The values must print as array elements needing no
-    quotes (UUIDs, numbers). A SELECT becomes `column = ANY(ARRAY(SELECT …))`: the planner, not knowing how many
-    values that array holds, probes `column`'s index for each (an `IN (SELECT …)` over a temporary table it has no
-    statistics for, or a literal of 10,000 values, may have it scan the whole table instead)."""
+    costs more than the statement's own work in the database. Strings are quoted as array elements (any text: file
+    names from a folder), other values printed as they are (UUIDs, numbers). A SELECT becomes `column =
+    ANY(ARRAY(SELECT …))`: the planner, not knowing how many values that array holds, probes `column`'s index for
+    each (an `IN (SELECT …)` over a temporary table it has no statistics for, or a literal of 10,000 values, may have
+    it scan the whole table instead)."""
     if db.session.get_bind().dialect.name != "postgresql":
         return column.in_(values)
     if isinstance(values, sa.Select):
         return column == sa.any_(sa.func.array(values.scalar_subquery(), type_=postgresql.ARRAY(column.type)))
-    literal = "{" + ",".join(map(str, values)) + "}"
+    literal = "{" + ",".join(map(_array_element, values)) + "}"
     return column == sa.any_(sa.cast(sa.bindparam(None, literal, type_=sa.Text), postgresql.ARRAY(column.type)))
 
 
